@@ -1,0 +1,1 @@
+"""Evaluation protocols: filtered KG ranking, AUROC/AP, OGB, top-K recommendation."""
