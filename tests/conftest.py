@@ -19,3 +19,14 @@ def shared_data() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep caches written by loaders out of the user's home directory."""
     monkeypatch.setenv("GRAPHLEARN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``network`` when ``GRAPHLEARN_OFFLINE=1``."""
+    import os
+
+    if os.environ.get("GRAPHLEARN_OFFLINE") == "1":
+        skip = pytest.mark.skip(reason="GRAPHLEARN_OFFLINE=1")
+        for item in items:
+            if "network" in item.keywords:
+                item.add_marker(skip)
