@@ -198,7 +198,7 @@ def fetch(
     folder: Path,
     sources: list[Source],
     checksums: Mapping[str, str | None],
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
     """Fetch a dataset into ``folder`` from the first source that works.
 
@@ -209,11 +209,12 @@ def fetch(
         checksums: file name (relative to ``folder``) -> SHA-256, or ``None`` when
             no checksum is published; the fetched files must include all of them
             (a source with its own ``files`` is checked against those instead).
-        log: receives one line per attempt.
+        log: receives one line per attempt (default: printed to stderr).
 
     Raises:
         FetchError: listing every source tried, why it failed, and what to do.
     """
+    log = log or _stderr
     failures = []
     for source in sources:
         log(f"fetching {name} from {source.describe()} ...")
@@ -245,6 +246,10 @@ def fetch(
         f"Download the files yourself into {folder} (or pass --root / set GRAPHLEARN_DATA "
         f"to a folder that holds them)."
     )
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _parent_for(folder: Path) -> Path:

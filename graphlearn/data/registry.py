@@ -201,7 +201,7 @@ def get_card(name: str) -> DatasetCard:
 
 
 def ensure_files(card: DatasetCard, root: str | os.PathLike | None = None,
-                 download: bool = True, log: Callable[[str], None] = print) -> Path:
+                 download: bool = True, log: Callable[[str], None] | None = None) -> Path:
     """Return the dataset folder, fetching the files when some are missing."""
     folder = card.folder(root)
     missing = card.missing_files(root)
