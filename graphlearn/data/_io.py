@@ -7,6 +7,7 @@ naming the file and the 1-based line number.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +85,7 @@ def parse_float(value: str, path: str | os.PathLike, line: int, what: str) -> fl
         number = float(value)
     except ValueError:
         number = float("nan")
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise DataFormatError(path, line, f"{what} must be a finite number, got {value!r}")
     return number
 

@@ -99,7 +99,7 @@ def verify_files(folder: Path, checksums: Mapping[str, str | None]) -> list[str]
 
 def _download(url: str) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "graphlearn"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         return response.read()
 
 
@@ -109,7 +109,7 @@ def _pip_download_wheel(requirement: str, workdir: Path) -> Path:
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--disable-pip-version-check", "-q", "-d", str(workdir), requirement,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
     wheels = sorted(workdir.glob("*.whl"))
     if result.returncode != 0 or not wheels:
         detail = (result.stderr or result.stdout).strip().splitlines()
@@ -130,7 +130,7 @@ def _check_archive(blob: bytes, source: Source, label: str) -> None:
 
 def _select(names: list[str], members: Mapping[str, str], archive: str) -> dict[str, str]:
     """Map archive member names to target paths (``./`` prefixes ignored)."""
-    by_clean = {n[2:] if n.startswith("./") else n: n for n in names if not n.endswith("/")}
+    by_clean = {n.removeprefix("./"): n for n in names if not n.endswith("/")}
     chosen = {}
     for member, target in members.items():
         if member.endswith("/"):

@@ -40,7 +40,7 @@ import yaml
 
 from graphlearn.data.fetch import Source, fetch
 from graphlearn.data.paths import data_root
-from graphlearn.errors import ConfigError, DatasetNotFoundError, DataFormatError
+from graphlearn.errors import ConfigError, DataFormatError, DatasetNotFoundError
 from graphlearn.registry import Registry, did_you_mean, normalize_name
 
 TASKS = ("kg", "kg_inductive", "recommendation", "homogeneous", "ogbl")
