@@ -18,7 +18,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(run=run_list)
 
     info = sub.add_parser("info", help="load a dataset and print its statistics")
-    info.add_argument("name", help="dataset name (see `graphlearn data list`)")
+    info.add_argument("name", help="dataset name (see `graphlearn data list`), or a path "
+                                   "with --format")
+    info.add_argument("--format", help="read NAME as a path in this format (kg_triples, grail, "
+                                       "movielens, planetoid, ogbl, edge_list, interaction_table)")
     info.add_argument("--root", help="data root (default: $GRAPHLEARN_DATA or the user cache)")
     info.add_argument("--no-download", action="store_true", help="fail instead of fetching")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -45,8 +48,16 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from graphlearn.data.registry import dataset_stats, get_card, load_dataset
+    from graphlearn.data.registry import FORMATS, dataset_stats, get_card, load_dataset, load_path
 
+    if args.format:
+        stats = FORMATS.get(args.format).stats_fn()(load_path(args.name, args.format))
+        if args.json:
+            print(json.dumps({"path": args.name, "statistics": stats}, indent=2))
+        else:
+            print(f"{args.name} ({args.format})")
+            print(format_table(["statistic", "value"], list(_flatten(stats))))
+        return 0
     card = get_card(args.name)
     obj = load_dataset(card.name, root=args.root, download=not args.no_download)
     stats = dataset_stats(card.name, obj)

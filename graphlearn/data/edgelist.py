@@ -264,3 +264,12 @@ def _weight_index(
 
 
 __all__ = ["HEADER_WORDS", "load_edge_list"]
+
+
+def edge_list_stats(data: Data) -> dict[str, int | bool]:
+    """Statistics of a loaded edge list: nodes, stored (directed) edges, weighted."""
+    return {
+        "nodes": int(data.num_nodes),
+        "stored_edges": int(data.edge_index.size(1)),
+        "weighted": getattr(data, "edge_weight", None) is not None,
+    }

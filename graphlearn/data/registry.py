@@ -74,6 +74,14 @@ FORMATS.register("planetoid")(
            "graphlearn.data.planetoid:homogeneous_stats")
 )
 FORMATS.register("ogbl")(Format("graphlearn.data.ogb:load_ogbl", "graphlearn.data.ogb:ogbl_stats"))
+# A user's own files (no card): `graphlearn data info PATH --format NAME`.
+FORMATS.register("edge_list")(
+    Format("graphlearn.data.edgelist:load_edge_list", "graphlearn.data.edgelist:edge_list_stats")
+)
+FORMATS.register("interaction_table")(
+    Format("graphlearn.data.interactions:load_interaction_table",
+           "graphlearn.data.interactions:interaction_stats")
+)
 
 
 def _resolve(spec: str) -> Callable[..., Any]:
@@ -230,6 +238,13 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     folder = ensure_files(card, root, download=download)
     loader = FORMATS.get(card.format).load_fn()
     return loader(folder, **{**card.options, **options})
+
+
+def load_path(path: str | os.PathLike, format: str, **options: Any) -> Any:
+    """Load a user's own folder or file in one of the :data:`FORMATS`."""
+    if not Path(path).exists():
+        raise DatasetNotFoundError(f"{path}: no such file or folder")
+    return FORMATS.get(format).load_fn()(Path(path), **options)
 
 
 def dataset_stats(name: str, obj: Any) -> dict[str, Any]:

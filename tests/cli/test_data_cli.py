@@ -68,3 +68,28 @@ def test_info_on_a_read_only_root_writes_nothing_there(shared_data, tmp_path, ca
     before = sorted(p.name for p in (root / "kg" / "nations").iterdir())
     _info(capsys, "nations", "--root", str(root))
     assert sorted(p.name for p in (root / "kg" / "nations").iterdir()) == before
+
+
+def test_info_on_a_user_folder_with_format(tmp_path, capsys):
+    (tmp_path / "train.txt").write_text("a\tr\tb\nb\tr\tc\n")
+    (tmp_path / "valid.txt").write_text("a\tr\tc\n")
+    (tmp_path / "test.txt").write_text("c\tr\ta\n")
+    stats = _info_path(capsys, str(tmp_path), "kg_triples")
+    assert (stats["entities"], stats["relations"], stats["message_edges"]) == (3, 1, 4)
+
+
+def test_info_on_a_user_edge_list(tmp_path, capsys):
+    path = tmp_path / "edges.csv"
+    path.write_text("source,target\nx,y\ny,z\n")
+    stats = _info_path(capsys, str(path), "edge_list")
+    assert (stats["nodes"], stats["stored_edges"]) == (3, 4)
+
+
+def test_user_format_typo_suggests(tmp_path, capsys):
+    assert main(["data", "info", str(tmp_path), "--format", "edge_lst"]) == 2
+    assert "did you mean 'edge_list'" in capsys.readouterr().err
+
+
+def _info_path(capsys, path, fmt):
+    assert main(["data", "info", path, "--format", fmt, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)["statistics"]
