@@ -1,0 +1,189 @@
+r"""``rspmm``: the generalized relational SpMM and its backends.
+
+.. math::
+    \mathbf{out}_i = \bigoplus_{(j \to i,\, r) \in \mathcal{E}}
+        w_e \cdot \phi(\mathbf{rel}_r, \mathbf{x}_j)
+
+One function, several implementations of the same math (``backend=``):
+
+=================  =====================================================
+``reference``      plain PyTorch (:mod:`graphlearn.ops.reference`), any device
+                   and dtype; the specification. O(E·D) memory.
+``cpu``            fused C++ kernel (:mod:`graphlearn.ops.cpu`), float32 and
+                   float64 on CPU; built on first use. O(V·D) memory.
+``triton``         fused GPU kernels: not available yet.
+``torch_scatter``  gather + ``torch_scatter`` reductions: not available yet.
+``auto``           ``cpu`` for CPU tensors of a supported dtype when the kernel
+                   builds (else ``reference``, with one warning); ``reference``
+                   on other devices.
+=================  =====================================================
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from graphlearn.errors import GraphlearnError
+from graphlearn.ops.graph import RelGraph
+from graphlearn.ops.reference import rspmm_reference
+from graphlearn.ops.spec import DEFAULT_PNA_EPS, RSpmmSpec, resolve_spec
+from graphlearn.registry import Registry, normalize_name
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendUnavailableError",
+    "list_backends",
+    "resolve_backend",
+    "rspmm",
+]
+
+
+class BackendUnavailableError(GraphlearnError, RuntimeError):
+    """A backend was asked for explicitly but cannot run this call; says why."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An implementation of ``rspmm``.
+
+    ``unavailable(x, spec)`` returns ``None`` when the backend can run the call,
+    else the reason; ``run(graph, x, rel, edge_weight, spec)`` computes it.
+    """
+
+    name: str
+    unavailable: Callable[[Tensor, RSpmmSpec], str | None]
+    run: Callable[[RelGraph, Tensor, Tensor | None, Tensor | None, RSpmmSpec], Tensor]
+
+
+BACKENDS: Registry[Backend] = Registry("rspmm backend")
+
+
+def _reference_unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
+    return None
+
+
+def _cpu_unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
+    from graphlearn.ops.cpu import SUPPORTED_DTYPES, cpu_extension_error, load_cpu_extension
+
+    if x.device.type != "cpu":
+        return f"it runs on CPU tensors only, got {x.device}"
+    if x.dtype not in SUPPORTED_DTYPES:
+        return f"it supports float32 and float64, got {x.dtype}"
+    if load_cpu_extension() is None:
+        return f"the C++ kernel could not be built ({cpu_extension_error()})"
+    return None
+
+
+def _run_cpu(graph, x, rel, edge_weight, spec):
+    from graphlearn.ops.cpu import rspmm_cpu
+
+    return rspmm_cpu(graph, x, rel, edge_weight, spec)
+
+
+def _not_yet(what: str) -> Callable[[Tensor, RSpmmSpec], str | None]:
+    def unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
+        return f"{what} is not implemented yet (use backend='reference' or 'cpu')"
+
+    return unavailable
+
+
+def _never_runs(graph, x, rel, edge_weight, spec):  # pragma: no cover - guarded by unavailable
+    raise AssertionError("unreachable: backend reported unavailable")
+
+
+for _backend in (
+    Backend("reference", _reference_unavailable, rspmm_reference),
+    Backend("cpu", _cpu_unavailable, _run_cpu),
+    Backend("triton", _not_yet("the Triton rspmm backend"), _never_runs),
+    Backend("torch_scatter", _not_yet("the torch_scatter rspmm backend"), _never_runs),
+):
+    BACKENDS.register(_backend.name)(_backend)
+
+
+def list_backends() -> list[str]:
+    """Names accepted by ``backend=`` (``auto`` included)."""
+    return ["auto", *BACKENDS.names()]
+
+
+_warned_fallback: set[str] = set()
+
+
+def resolve_backend(backend: str, x: Tensor, spec: RSpmmSpec) -> Backend:
+    """The backend that runs this call; explicit names fail loudly when they cannot."""
+    if isinstance(backend, str) and normalize_name(backend) == "auto":
+        if x.device.type == "cpu":
+            cpu = BACKENDS.get("cpu")
+            reason = cpu.unavailable(x, spec)
+            if reason is None:
+                return cpu
+            from graphlearn.ops.cpu import SUPPORTED_DTYPES
+
+            if x.dtype in SUPPORTED_DTYPES and reason not in _warned_fallback:
+                _warned_fallback.add(reason)
+                warnings.warn(
+                    f"rspmm: using the reference backend (O(E·D) memory) because the fused "
+                    f"CPU kernel is unavailable: {reason}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        return BACKENDS.get("reference")
+    chosen = BACKENDS.get(backend)
+    reason = chosen.unavailable(x, spec)
+    if reason is not None:
+        raise BackendUnavailableError(f"rspmm: backend={backend!r} cannot run: {reason}")
+    return chosen
+
+
+def rspmm(
+    graph: RelGraph,
+    x: Tensor,
+    rel: Tensor | None = None,
+    edge_weight: Tensor | None = None,
+    message: str = "mul",
+    reduce: str = "sum",
+    backend: str = "auto",
+    batch_size: int | None = None,
+    eps: float = DEFAULT_PNA_EPS,
+) -> Tensor:
+    r"""Generalized relational sparse-dense matrix product.
+
+    For every target node ``i`` (row 1 of ``edge_index``):
+
+    .. math::
+        \mathbf{out}_i = \bigoplus_{(j \to i,\, r)} w_e \cdot \phi(\mathbf{rel}_r, \mathbf{x}_j)
+
+    Args:
+        graph: the graph, sorted once (:meth:`RelGraph.build` or
+            :func:`graphlearn.ops.prepare`).
+        x: ``[V, B·d]`` node features, ``B`` queries folded into the feature axis.
+        rel: ``[R, d]`` (shared by the batch) or ``[R, B·d]`` (per query)
+            relation features; ignored (may be ``None``) for ``message="none"``.
+        edge_weight: ``[E]`` per-edge weights in ``edge_index`` order,
+            multiplying each message before the reduction; ``None`` for 1.
+        message: ``"mul"`` (DistMult, alias ``"distmult"``), ``"add"``
+            (TransE, ``"transe"``), ``"rotate"`` (RotatE complex product, real
+            halves first in each ``d``-block) or ``"none"`` (``x_j``: plain SpMM).
+        reduce: ``"sum"``, ``"mean"``, ``"max"``, ``"min"`` or ``"pna"``
+            (mean, max, min, std in one pass). Nodes without in-edges get 0.
+        backend: ``"auto"``, ``"reference"``, ``"cpu"``, ``"triton"``,
+            ``"torch_scatter"`` (see the module docstring).
+        batch_size: ``B``; inferred from a shared ``rel``, else 1. Needed for
+            per-query ``rel`` with ``rotate`` or ``pna`` (it sets the blocks).
+        eps: PNA's ``std = sqrt(relu(E[m²] − E[m]²) + eps)`` (default 1e-5).
+
+    Returns:
+        ``[V, B·d]``; for ``pna`` ``[V, B·4d]`` with block ``b`` =
+        ``[mean | max | min | std]`` of query ``b``.
+
+    Gradients flow to ``x``, ``rel`` and ``edge_weight`` on every backend.
+    ``max``/``min`` route the gradient to the first edge (in ``edge_index``
+    order among a node's in-edges) attaining the extreme.
+    """
+    spec = resolve_spec(graph, x, rel, edge_weight, message, reduce, batch_size, eps)
+    chosen = resolve_backend(backend, x, spec)
+    return chosen.run(graph, x, rel if spec.message.uses_rel else None, edge_weight, spec)

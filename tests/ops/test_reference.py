@@ -1,0 +1,114 @@
+"""Hand-checked examples for the reference (the specification of every backend)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from graphlearn.ops import DEFAULT_PNA_EPS, RelGraph, rspmm
+
+from .conftest import TINY_GRAPHS
+
+# 4 nodes, 2 relations. e0: 0->1 r0, e1: 2->1 r1, e2: 3->1 r0, e3: 1->2 r1,
+# e4: 2->2 r0 (self-loop), e5: 0->3 r1 (node 3, the highest id, receives an edge).
+# Node 0 has no in-edges.
+EDGES = torch.tensor([[0, 2, 3, 1, 2, 0], [1, 1, 1, 2, 2, 3]])
+TYPES = torch.tensor([0, 1, 0, 1, 0, 1])
+X = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 4.0], [-2.0, 1.0]], dtype=torch.float64)
+REL = torch.tensor([[2.0, 1.0], [-1.0, 3.0]], dtype=torch.float64)
+# mul messages: e0 [2, 2], e1 [-0.5, 12], e2 [-4, 1], e3 [-3, -3], e4 [1, 4], e5 [-1, 6]
+
+EXPECTED = {
+    ("mul", "sum"): [[0, 0], [-2.5, 15], [-2, 1], [-1, 6]],
+    ("mul", "mean"): [[0, 0], [-2.5 / 3, 5], [-1, 0.5], [-1, 6]],
+    ("mul", "max"): [[0, 0], [2, 12], [1, 4], [-1, 6]],
+    ("mul", "min"): [[0, 0], [-4, 1], [-3, -3], [-1, 6]],
+    # add: e0 [3, 3], e1 [-0.5, 7], e2 [0, 2], e3 [2, 2], e4 [2.5, 5], e5 [0, 5]
+    ("add", "sum"): [[0, 0], [2.5, 12], [4.5, 7], [0, 5]],
+    # rotate (re, im): e0 (1+2i)(2+i) = 5i, e1 (0.5+4i)(-1+3i) = -12.5-2.5i,
+    # e2 (-2+i)(2+i) = -5, e3 (3-i)(-1+3i) = 10i, e4 (0.5+4i)(2+i) = -3+8.5i,
+    # e5 (1+2i)(-1+3i) = -7+i
+    ("rotate", "sum"): [[0, 0], [-17.5, 2.5], [-3, 18.5], [-7, 1]],
+    ("none", "sum"): [[0, 0], [-0.5, 7], [3.5, 3], [1, 2]],
+}
+
+
+@pytest.fixture
+def graph():
+    return RelGraph.build(EDGES, TYPES, num_nodes=4)
+
+
+@pytest.mark.parametrize("message, reduce", sorted(EXPECTED))
+def test_hand_checked(graph, message, reduce):
+    out = rspmm(graph, X, REL, message=message, reduce=reduce, backend="reference")
+    assert torch.allclose(out, torch.tensor(EXPECTED[message, reduce], dtype=torch.float64))
+
+
+def test_edge_weight_multiplies_message(graph):
+    w = torch.tensor([1.0, 2.0, 0.5, 1.0, -1.0, 3.0], dtype=torch.float64)
+    out = rspmm(graph, X, REL, w, message="mul", reduce="sum", backend="reference")
+    expected = [[0, 0], [-1, 26.5], [-4, -7], [-3, 18]]
+    assert torch.allclose(out, torch.tensor(expected, dtype=torch.float64))
+
+
+def test_pna_statistics_and_layout(graph):
+    eps = DEFAULT_PNA_EPS
+    out = rspmm(graph, X, REL, message="mul", reduce="pna", backend="reference")
+    assert out.shape == (4, 8)  # [mean | max | min | std]
+    node1 = [-2.5 / 3, 5, 2, 12, -4, 1,
+             math.sqrt(20.25 / 3 - (2.5 / 3) ** 2 + eps), math.sqrt(149 / 3 - 25 + eps)]
+    node2 = [-1, 0.5, 1, 4, -3, -3, math.sqrt(4 + eps), math.sqrt(12.25 + eps)]
+    node3 = [-1, 6, -1, 6, -1, 6, math.sqrt(eps), math.sqrt(eps)]  # one edge: variance 0
+    expected = torch.tensor([[0] * 8, node1, node2, node3], dtype=torch.float64)
+    assert torch.allclose(out, expected)
+
+
+def test_pna_batch_blocks(graph):
+    # B = 2 queries with shared rel: each query's block is its own [mean|max|min|std].
+    x2 = torch.cat([X, 2 * X], dim=1)
+    out = rspmm(graph, x2, REL, message="mul", reduce="pna", backend="reference")
+    one = rspmm(graph, X, REL, message="mul", reduce="pna", backend="reference")
+    two = rspmm(graph, 2 * X, REL, message="mul", reduce="pna", backend="reference")
+    assert out.shape == (4, 16)
+    assert torch.allclose(out[:, :8], one) and torch.allclose(out[:, 8:], two)
+
+
+def test_max_gradient_goes_to_first_tied_edge():
+    # Two identical edges 0 -> 1 (same relation): the max ties, the first edge gets it all.
+    g = RelGraph.build(torch.tensor([[0, 0], [1, 1]]), torch.tensor([0, 0]), num_nodes=2)
+    x = torch.tensor([[1.0, -2.0], [0.0, 0.0]], requires_grad=True)
+    rel = torch.tensor([[3.0, 1.0]])
+    w = torch.ones(2, requires_grad=True)
+    out = rspmm(g, x, rel, w, message="mul", reduce="max", backend="reference")
+    out.sum().backward()
+    assert w.grad.tolist() == [1.0, 0.0]  # d/dw0 = sum(rel * x0) = 3 - 2
+    assert x.grad[0].tolist() == [3.0, 1.0]
+
+
+def test_no_in_edges_get_zero_and_no_gradient():
+    g = TINY_GRAPHS["mixed"]
+    x = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    rel = torch.randn(5, 4, dtype=torch.float64)
+    for reduce in ("sum", "mean", "max", "min", "pna"):
+        out = rspmm(g, x, rel, message="mul", reduce=reduce, backend="reference")
+        assert out[0].abs().sum() == 0 and out[5].abs().sum() == 0
+        (gx,) = torch.autograd.grad(out[[0, 5]].sum(), x)
+        assert gx.abs().sum() == 0
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min", "pna"])
+@pytest.mark.parametrize("message", ["none", "add", "mul", "rotate"])
+def test_reference_gradcheck(message, reduce):
+    g = RelGraph.build(
+        torch.tensor([[0, 1, 2, 3, 0, 2], [1, 1, 1, 2, 3, 3]]), torch.tensor([0, 1, 0, 1, 1, 0]),
+        num_nodes=4,
+    )
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    rel = torch.randn(2, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    w = torch.rand(6, dtype=torch.float64, generator=gen).add(0.5).requires_grad_()
+    fn = lambda x, rel, w: rspmm(g, x, rel, w, message=message, reduce=reduce,
+                                 backend="reference")
+    assert torch.autograd.gradcheck(fn, (x, rel, w))
