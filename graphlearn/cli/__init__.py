@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from graphlearn import __version__
 from graphlearn.cli import data as data_commands
+from graphlearn.cli import train as train_commands
 from graphlearn.errors import GraphlearnError
 
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"graphlearn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_commands.add_parser(commands)
+    train_commands.add_parser(commands)
     return parser
 
 

@@ -67,7 +67,7 @@ def load_planetoid(root: str | os.PathLike, name: str) -> Data:
         name: ``"cora"``, ``"citeseer"`` or ``"pubmed"`` (case-insensitive).
 
     Returns:
-        ``Data`` with ``x`` ``[N, F]`` (row-normalised bag of words as PyG reads it),
+        ``Data`` with ``x`` ``[N, F]`` (binary bag of words, as PyG reads it without transforms),
         ``y`` ``[N]``, ``edge_index`` ``[2, E]`` (both directions of every undirected
         edge), ``train_mask``/``val_mask``/``test_mask`` ``[N]`` (the public split).
 

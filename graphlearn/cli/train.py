@@ -1,0 +1,243 @@
+"""``graphlearn train | evaluate | recommend``.
+
+* ``graphlearn train CONFIG [key=value ...] [--out DIR] [--resume]`` trains into a
+  run directory (default ``runs/<dataset>-<model>-<timestamp>``) and prints the
+  selected checkpoint's validation and test metrics.
+* ``graphlearn train`` with no CONFIG runs the **main job**: the default
+  experiment (:data:`MAIN_CONFIG`, MovieLens-100K fetched if missing), then
+  prints the test metrics and the top-10 recommendations of the first
+  :data:`MAIN_USERS` users, also written to ``recommendations.csv`` in the run.
+* ``graphlearn train --resume --out DIR [key=value ...]`` continues the run in
+  DIR from its own ``config.yaml`` (a CONFIG may be given; it must match).
+* ``graphlearn evaluate RUN_DIR [--split valid|test]`` re-evaluates a run's
+  selected (or last) checkpoint.
+* ``graphlearn recommend RUN_DIR --users IDS|--all [--k 10] [--format csv|json]``
+  prints top-K new items per user, by original user and item ids; every item
+  the user interacted with in the data (train, validation **and** test) is
+  excluded, since those are known.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from graphlearn.cli.table import format_table
+from graphlearn.errors import GraphlearnError
+
+#: The main job's config, relative to the source tree root.
+MAIN_CONFIG = Path("experiments/configs/recommendation/ml-100k/lightgcn_tuned.yaml")
+#: How many users the main job recommends for.
+MAIN_USERS = 5
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train", help="train a model from a YAML config (no CONFIG: the default experiment)",
+        description="Train a model from a YAML config into a run directory. Without CONFIG, "
+                    f"run the default experiment ({MAIN_CONFIG}).")
+    train.add_argument("config", nargs="?", metavar="CONFIG",
+                       help="YAML config (experiments/configs/<task>/<dataset>/<model>.yaml)")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="config overrides with dotted keys, e.g. train.lr=0.001")
+    train.add_argument("--out", metavar="DIR",
+                       help="run directory (default: runs/<dataset>-<model>-<timestamp>)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in --out from its last checkpoint")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show the progress bar (default: when stderr is a terminal)")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
+    train.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="CPU threads for torch (default: torch's choice); on a machine "
+                            "shared with other jobs, fewer threads can be much faster")
+    train.add_argument("--json", action="store_true", help="print final.json instead of tables")
+    train.set_defaults(run=run_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a trained run's checkpoint")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--split", choices=("valid", "test"), default="test")
+    evaluate.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                          help="the selected checkpoint (default) or the last one")
+    evaluate.add_argument("--root", help="data root overriding the run's data.root")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.set_defaults(run=run_evaluate)
+
+    recommend = commands.add_parser(
+        "recommend", help="top-K new items per user from a trained run",
+        description="Top-K items per user by original ids. Items the user interacted with "
+                    "anywhere in the data (train, validation and test) are excluded.")
+    recommend.add_argument("run_dir", metavar="RUN_DIR")
+    who = recommend.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", metavar="IDS",
+                     help="comma-separated original user ids (e.g. 196,186)")
+    who.add_argument("--all", action="store_true", help="every user")
+    recommend.add_argument("--k", type=_positive_int, default=10, help="list length (10)")
+    recommend.add_argument("--format", choices=("csv", "json"), default="csv")
+    recommend.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    recommend.add_argument("--root", help="data root overriding the run's data.root")
+    recommend.set_defaults(run=run_recommend)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def main_config_path() -> Path:
+    """The main job's config in the source tree."""
+    path = Path(__file__).resolve().parents[2] / MAIN_CONFIG
+    if not path.is_file():
+        raise GraphlearnError(f"the default experiment's config {MAIN_CONFIG} is not here "
+                              f"({path}); run from a source checkout or pass a CONFIG")
+    return path
+
+
+# ----------------------------------------------------------------------------------------
+# train
+# ----------------------------------------------------------------------------------------
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from graphlearn.config import load_config
+    from graphlearn.train import train
+
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not Path(config).exists():
+        config, overrides = None, [config, *overrides]  # `graphlearn train key=value`
+    main_job = config is None and not args.resume
+    if config is None:
+        if args.resume:
+            if args.out is None:
+                raise GraphlearnError("--resume needs --out RUN_DIR (the run to continue)")
+            config = Path(args.out) / "config.yaml"
+            if not config.is_file():
+                raise GraphlearnError(f"{args.out}: not a run directory (no config.yaml)")
+        else:
+            config = main_config_path()
+    cfg = load_config(config, overrides)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    log = (lambda _: None) if args.quiet else None
+    command = ["graphlearn", "train", *([args.config] if args.config else []), *args.overrides,
+               *(["--out", args.out] if args.out else []), *(["--resume"] if args.resume else []),
+               *(["--threads", str(args.threads)] if args.threads else [])]
+    run, final = train(cfg, out=args.out, resume=args.resume, progress=args.progress, log=log,
+                       command=command)
+    if args.json:
+        print(json.dumps(final, indent=2))
+    else:
+        print(f"run directory: {run.path}")
+        print(f"selected epoch {final['selected_epoch']} of {final['epochs_run']} by "
+              f"{final['selected_by']} {final['metric']}; "
+              f"{final['seconds_per_epoch']:.2f} s/epoch, {final['wall_time_s']:.1f} s in all")
+        print(_metrics_table({"valid": final.get("valid"), "test": final.get("test")}))
+    if main_job:
+        _main_job_recommendations(run.path, quiet=args.json)
+    return 0
+
+
+def _main_job_recommendations(run_dir: Path, quiet: bool = False) -> None:
+    from graphlearn.train import load_run
+
+    _, task, model = load_run(run_dir)
+    names = list(task.data.user_names[:MAIN_USERS])
+    rows = _recommend_rows(task, model, names, 10)
+    path = Path(run_dir) / "recommendations.csv"
+    path.write_text(_csv(rows), encoding="utf-8")
+    if not quiet:
+        print(f"\ntop-10 new items for the first {len(names)} users "
+              f"(original ids; known items excluded) -> {path}")
+        by_user: dict[str, list[str]] = {}
+        for row in rows:
+            by_user.setdefault(row["user"], []).append(row["item"])
+        print(format_table(["user", "recommended items, best first"],
+                           [[u, " ".join(items)] for u, items in by_user.items()]))
+
+
+def _metrics_table(results: dict[str, dict[str, float] | None]) -> str:
+    splits = [s for s, m in results.items() if m]
+    if not splits:
+        return "(no metrics)"
+    names = list(results[splits[0]])
+    rows = [[name] + [f"{results[s][name]:.4f}" for s in splits] for name in names]
+    return format_table(["metric", *splits], rows)
+
+
+# ----------------------------------------------------------------------------------------
+# evaluate, recommend
+# ----------------------------------------------------------------------------------------
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from graphlearn.train import load_run
+
+    run, task, model = load_run(args.run_dir, checkpoint=args.checkpoint, root=args.root)
+    if not task.has_split(args.split):
+        raise GraphlearnError(f"{args.run_dir}: the run's data has no {args.split} split")
+    metrics = task.evaluate(model, args.split)
+    if args.json:
+        print(json.dumps({"run_dir": str(run.path), "checkpoint": args.checkpoint,
+                          "split": args.split, "metrics": metrics}, indent=2))
+    else:
+        print(_metrics_table({args.split: metrics}))
+    return 0
+
+
+def _recommend_rows(task: Any, model: Any, names: list[str], k: int) -> list[dict[str, Any]]:
+    if not hasattr(task, "recommend"):
+        raise GraphlearnError(f"task {task.name!r} does not recommend items")
+    users = task.user_ids(names)
+    items, scores = task.recommend(model, users, k)
+    item_names = task.data.item_names
+    rows = []
+    for name, user_items, user_scores in zip(names, items.tolist(), scores.tolist()):
+        for rank, (item, score) in enumerate(zip(user_items, user_scores), start=1):
+            if item >= 0:
+                rows.append({"user": name, "rank": rank, "item": item_names[item],
+                             "score": round(float(score), 6)})
+    return rows
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["user", "rank", "item", "score"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    from graphlearn.train import load_run
+
+    _, task, model = load_run(args.run_dir, checkpoint=args.checkpoint, root=args.root)
+    if args.all:
+        names = list(task.data.user_names)
+    else:
+        names = [u.strip() for u in args.users.split(",") if u.strip()]
+        if not names:
+            raise GraphlearnError("--users: no user ids given")
+    rows = _recommend_rows(task, model, names, args.k)
+    if args.format == "csv":
+        sys.stdout.write(_csv(rows))
+    else:
+        grouped: dict[str, dict[str, Any]] = {}
+        for name in names:
+            grouped.setdefault(name, {"user": name, "items": [], "scores": []})
+        for row in rows:
+            grouped[row["user"]]["items"].append(row["item"])
+            grouped[row["user"]]["scores"].append(row["score"])
+        print(json.dumps(list(grouped.values()), indent=2))
+    return 0

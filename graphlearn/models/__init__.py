@@ -1,0 +1,14 @@
+"""Models, registered by name for configs (``model.name``).
+
+``MODELS`` maps names to classes; :func:`build_model` builds one from a
+config's ``model.params`` plus what the task knows about the data (see
+:mod:`graphlearn.models.registry`). Importing this package imports each model
+module so that it registers itself; a new model module adds its import here.
+"""
+
+from graphlearn.models import lightgcn, mf  # noqa: F401  (register the models)
+from graphlearn.models.lightgcn import LightGCN
+from graphlearn.models.mf import BPRMF, EmbeddingRecommender
+from graphlearn.models.registry import MODELS, build_model, list_models
+
+__all__ = ["BPRMF", "MODELS", "EmbeddingRecommender", "LightGCN", "build_model", "list_models"]

@@ -1,0 +1,12 @@
+"""Tasks: what is specific to a kind of problem (data, batches, loss, evaluation).
+
+See :mod:`graphlearn.tasks.base` for the interface the trainer drives.
+Importing this package registers the built-in tasks in :data:`TASKS`; a new
+task module adds its import here.
+"""
+
+from graphlearn.tasks import recommendation  # noqa: F401  (registers the task)
+from graphlearn.tasks.base import TASKS, Task, build_task
+from graphlearn.tasks.recommendation import RecommendationTask
+
+__all__ = ["TASKS", "RecommendationTask", "Task", "build_task"]

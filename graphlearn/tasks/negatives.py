@@ -1,0 +1,232 @@
+r"""Negative sampling for knowledge-graph training (NBFNet protocol, DESIGN.md §2).
+
+A training batch of true triples ``(h, r, t)`` becomes a batch of tail queries
+with candidate answers: the first half of the batch corrupts tails, asking
+``(h, r, ?)`` with answer ``t``; the second half corrupts heads, asked through
+the inverse relation as ``(t, r + R, ?)`` with answer ``h``. Every query gets
+``k`` negative answers.
+
+*Strict* negatives are never a known true answer of their query (nor the
+positive itself). They are drawn uniformly from the complement of the known
+answers, exactly and without rejection: if a query's known answers sorted are
+:math:`a_0 < a_1 < \dots < a_{m-1}` among :math:`N` entities, the
+:math:`u`-th non-answer (:math:`0 \le u < N - m`) is
+
+.. math::
+    e(u) = u + |\{i : a_i - i \le u\}|,
+
+because :math:`a_i - i` counts the non-answers below :math:`a_i`. With all
+queries' :math:`a_i - i` laid out in one sorted array, a single
+``searchsorted`` maps a ``[b, k]`` block of uniform draws to entities. Negatives
+are drawn with replacement (as in NBFNet and RotatE), so a query with few
+free candidates still gets ``k`` of them.
+
+Which answers are "known" is the caller's choice, through the
+:class:`~graphlearn.metrics.ranking.FilterIndex` it passes. For training use
+:func:`training_filter_index` (the training triples only, as NBFNet-PyG's
+``strict_negative_mask`` does); passing the evaluation filter (train + valid +
+test) would tell the model which held-out triples are true.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphlearn.metrics.ranking import FilterIndex, build_filter_index
+
+__all__ = [
+    "KGNegativeBatch",
+    "sample_kg_negatives",
+    "strict_negative_tails",
+    "training_filter_index",
+    "uniform_negative_tails",
+]
+
+
+class KGNegativeBatch(NamedTuple):
+    """A batch of tail queries with one positive and ``k`` negative answers each.
+
+    Args:
+        head: ``[b]`` query entities (``h`` for a tail corruption, ``t`` for a
+            head corruption).
+        relation: ``[b]`` query relations in ``[0, 2R)`` (``r`` or ``r + R``).
+        tail: ``[b]`` the true answers.
+        negative: ``[b, k]`` negative answers.
+        corrupt_head: ``[b]`` true where the original triple's head was
+            corrupted (the query uses the inverse relation).
+    """
+
+    head: Tensor
+    relation: Tensor
+    tail: Tensor
+    negative: Tensor
+    corrupt_head: Tensor
+
+
+def training_filter_index(data: Data) -> FilterIndex:
+    """The known answers of the training triples of a KG from :mod:`graphlearn.data.kg`.
+
+    Both directions are indexed (``(h, r) -> t`` and ``(t, r + R) -> h``). Only
+    ``data.train_triples`` are used, so strict training negatives never depend
+    on validation or test triples.
+    """
+    return build_filter_index(data.train_triples, int(data.num_relations) // 2, int(data.num_nodes))
+
+
+def _uniform(
+    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device
+) -> Tensor:
+    """Float64 draws in ``[0, 1)`` from ``generator`` (on its device), moved to ``device``."""
+    source = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, dtype=torch.float64, device=source).to(device)
+
+
+def _check_num_negative(num_negative: int) -> int:
+    if int(num_negative) != num_negative or num_negative < 1:
+        raise ValueError(f"num_negative must be a positive integer, got {num_negative!r}")
+    return int(num_negative)
+
+
+def uniform_negative_tails(
+    num_queries: int,
+    num_entities: int,
+    num_negative: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """Non-strict negatives: ``[num_queries, k]`` entities uniform over ``[0, N)``.
+
+    Kept for comparison with strict sampling; these may hit true answers.
+    """
+    k = _check_num_negative(num_negative)
+    draws = _uniform((num_queries, k), generator, torch.device(device))
+    return (draws * num_entities).long().clamp_(max=num_entities - 1)
+
+
+def strict_negative_tails(
+    heads: Tensor,
+    relations: Tensor,
+    positives: Tensor,
+    filter_index: FilterIndex,
+    num_negative: int,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Strict negative tails of the queries ``(heads, relations, ?)``.
+
+    Each negative is uniform over the entities that are neither a known answer
+    of its query in ``filter_index`` nor its positive (see the module
+    docstring for the method). Draws come from ``generator`` only.
+
+    Args:
+        heads: ``[b]`` query entities.
+        relations: ``[b]`` query relations in ``[0, 2R)``.
+        positives: ``[b]`` the true answers (always excluded, even when absent
+            from ``filter_index``).
+        filter_index: the known answers, e.g. :func:`training_filter_index`.
+        num_negative: ``k``, negatives per query.
+        generator: the source of randomness; ``None`` uses torch's global RNG.
+
+    Returns:
+        ``[b, k]`` LongTensor of entity ids on the filter index's device.
+
+    Raises:
+        ValueError: bad shapes, ``k < 1``, or a query whose every entity is a
+            known answer (no negative exists; the query is named).
+    """
+    k = _check_num_negative(num_negative)
+    if heads.dim() != 1 or relations.shape != heads.shape or positives.shape != heads.shape:
+        raise ValueError(
+            "heads, relations and positives must all be [b], got "
+            f"{list(heads.shape)}, {list(relations.shape)}, {list(positives.shape)}"
+        )
+    device = filter_index.keys.device
+    num = filter_index.num_entities
+    b = heads.numel()
+    heads, relations = heads.to(device).long(), relations.to(device).long()
+    positives = positives.to(device).long()
+    if b == 0:
+        return torch.empty(0, k, dtype=torch.long, device=device)
+    if int(positives.min()) < 0 or int(positives.max()) >= num:
+        raise ValueError(f"positives must be entity ids in [0, {num})")
+
+    # known answers plus the positive, as sorted unique (query position, entity) pairs
+    rows, cols = filter_index.answer_pairs(heads, relations)  # (A,), (A,)
+    own = torch.arange(b, device=device)
+    pairs = torch.unique(torch.cat([rows * num + cols, own * num + positives]))  # sorted
+    rows, cols = pairs // num, pairs % num
+    counts = torch.bincount(rows, minlength=b)  # (b,) excluded answers per query
+    free = num - counts  # (b,)
+    if bool((free == 0).any()):
+        q = int((free == 0).nonzero()[0])
+        raise ValueError(
+            f"query (head={int(heads[q])}, relation={int(relations[q])}) has no strict "
+            f"negative: all {num} entities are known answers"
+        )
+    start = torch.cumsum(counts, 0) - counts  # (b,) first pair of each query
+    # a_i - i: non-answers below the i-th answer of its query, in [0, N - m]
+    below = cols - (torch.arange(pairs.numel(), device=device) - start[rows])  # (A,)
+    stride = num + 1
+    sorted_keys = rows * stride + below  # (A,) globally sorted
+
+    u = (_uniform((b, k), generator, device) * free.unsqueeze(1)).long()  # (b, k)
+    u = torch.minimum(u, (free - 1).unsqueeze(1))
+    query_keys = own.unsqueeze(1) * stride + u  # (b, k)
+    at_or_below = torch.searchsorted(sorted_keys, query_keys, right=True) - start.unsqueeze(1)
+    return u + at_or_below  # (b, k): e(u) = u + #{i : a_i - i <= u}
+
+
+def sample_kg_negatives(
+    triples: Tensor,
+    filter_index: FilterIndex,
+    num_negative: int,
+    generator: torch.Generator | None = None,
+    strict: bool = True,
+) -> KGNegativeBatch:
+    """Turn true triples into tail queries with ``k`` negatives, half of them head corruptions.
+
+    The first ``ceil(b / 2)`` triples corrupt the tail: query ``(h, r, ?)``,
+    answer ``t``. The others corrupt the head through the inverse relation:
+    query ``(t, r + R, ?)``, answer ``h``. Shuffle the triples before batching
+    so that each triple lands in either half.
+
+    Args:
+        triples: ``[b, 3]`` true ``(head, relation, tail)`` triples, relation
+            in ``[0, R)``.
+        filter_index: known answers of both directions
+            (:func:`training_filter_index` for training).
+        num_negative: ``k``, negatives per query.
+        generator: the source of randomness (``None``: torch's global RNG).
+        strict: draw strict negatives (default); ``False`` draws uniformly
+            over all entities, true answers included.
+
+    Returns:
+        :class:`KGNegativeBatch` on the filter index's device.
+    """
+    if triples.dim() != 2 or triples.size(1) != 3:
+        raise ValueError(f"triples must have shape [b, 3], got {list(triples.shape)}")
+    device = filter_index.keys.device
+    num_relations = filter_index.num_relations
+    head, relation, tail = triples.to(device).long().t()
+    if triples.numel() and (int(relation.min()) < 0 or int(relation.max()) >= num_relations):
+        raise ValueError(
+            f"triple relations must lie in [0, {num_relations}) (original relations; "
+            "the inverse r + R is added here)"
+        )
+    b = head.numel()
+    corrupt_head = torch.arange(b, device=device) >= (b + 1) // 2  # (b,)
+    query_head = torch.where(corrupt_head, tail, head)
+    query_relation = torch.where(corrupt_head, relation + num_relations, relation)
+    answer = torch.where(corrupt_head, head, tail)
+    if strict:
+        negative = strict_negative_tails(
+            query_head, query_relation, answer, filter_index, num_negative, generator
+        )
+    else:
+        negative = uniform_negative_tails(
+            b, filter_index.num_entities, num_negative, generator, device
+        )
+    return KGNegativeBatch(query_head, query_relation, answer, negative, corrupt_head)

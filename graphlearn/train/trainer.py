@@ -1,0 +1,350 @@
+"""The trainer: epochs, validation, model selection, early stopping, checkpoints.
+
+:class:`Trainer` drives any :class:`~graphlearn.tasks.base.Task`:
+
+1. seeds the global torch RNG and a CPU ``torch.Generator`` with ``train.seed``
+   and builds the model (``task.build_model()``) and the optimizer;
+2. for each epoch, runs ``task.training_step`` on every batch of
+   ``task.train_batches(epoch, generator)`` (a tqdm bar shows the loss and
+   examples per second);
+3. every ``train.eval_every`` epochs and after the last one, evaluates on the
+   validation split, appends the result to ``metrics.jsonl``, keeps
+   ``checkpoints/best.pt`` when ``train.metric`` improved (strictly) and stops
+   after ``train.patience`` evaluations without improvement;
+4. writes ``checkpoints/last.pt`` after every epoch (model, optimizer, epoch,
+   best metric, patience counter, global RNG and generator states);
+5. at the end loads ``best.pt`` and evaluates it on validation and test
+   (test is never looked at before), writing ``final.json``.
+
+Model selection uses the validation split only. Without a validation split
+(``data.ratios`` of two parts) the last epoch is selected and
+``train.patience`` has no effect.
+
+Resuming (``fit(resume=True)``) restores ``last.pt`` and continues; since
+every random draw of training comes from the checkpointed RNG states, the
+run ends with the same metrics as an uninterrupted one (on the same machine
+and thread count). ``best.pt`` is written before ``last.pt``, so a kill
+between the two only makes the resumed run redo an epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+import graphlearn
+from graphlearn.config import Config
+from graphlearn.errors import GraphlearnError
+from graphlearn.tasks.base import Task
+from graphlearn.train.rundir import CheckpointError, RunDir, RunDirError, run_identity
+from graphlearn.train.utils import (
+    DistInfo,
+    git_commit,
+    machine_info,
+    make_optimizer,
+    peak_memory_mb,
+    resolve_device,
+)
+
+__all__ = ["Trainer", "config_fingerprint"]
+
+
+def config_fingerprint(cfg: Config) -> str:
+    """SHA-256 of :func:`~graphlearn.train.rundir.run_identity` (ties checkpoints to their run)."""
+    import yaml
+
+    text = yaml.safe_dump(run_identity(cfg), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _stderr_log(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+class Trainer:
+    """Trains ``task``'s model into the run directory ``run``.
+
+    Args:
+        task: the task (its config is the run's config).
+        run: the run directory: created (:meth:`RunDir.create`) for a new run, opened
+            (:meth:`RunDir.open`) to resume. :func:`graphlearn.train.train` checks and
+            creates it for you.
+        progress: show the tqdm bar; ``None``: only when stderr is a terminal.
+        log: receives one line per evaluation and status messages
+            (default: stderr; pass ``lambda _: None`` to silence it).
+        command: the command line recorded in ``final.json`` (default ``sys.argv``).
+    """
+
+    def __init__(self, task: Task, run: RunDir, progress: bool | None = None,
+                 log: Callable[[str], None] | None = None,
+                 command: Sequence[str] | None = None) -> None:
+        self.task = task
+        self.cfg: Config = task.cfg
+        self.run = run
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.log = log or _stderr_log
+        self.command = list(sys.argv if command is None else command)
+        self.dist = DistInfo.from_env()  # hook: DDP sets rank/world_size here
+        self.device = resolve_device(self.cfg.train.device)
+        self.metric = str(self.cfg.train.metric)
+        self.has_valid = task.has_split("valid")
+        task.check_metric(self.metric)
+        task.to(self.device)
+        self.fingerprint = config_fingerprint(self.cfg)
+
+        torch.manual_seed(self.cfg.train.seed)
+        self.generator = torch.Generator().manual_seed(self.cfg.train.seed)
+        self.model = task.build_model()  # hook: DistributedDataParallel wraps it here
+        self.optimizer = make_optimizer(self.cfg.train, self.model.parameters())
+        self.scheduler = None  # no scheduler in the config yet; checkpointed when added
+
+        self.epoch = 0  # completed epochs
+        self.best_metric: float | None = None
+        self.best_epoch = 0
+        self.bad_evals = 0
+        self.done = False
+        self.stopped_early = False
+        self.elapsed_s = 0.0  # wall time of previous sessions
+        self.train_time_s = 0.0  # time in training steps, all sessions
+        self.sessions = 0
+        self._session_start = time.perf_counter()
+        self._last_value = math.nan
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(),
+                               "generator": self.generator.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "epoch": self.epoch,
+            "config_sha256": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "trainer": {
+                "metric": self.metric,
+                "best_metric": self.best_metric,
+                "best_epoch": self.best_epoch,
+                "bad_evals": self.bad_evals,
+                "done": self.done,
+                "stopped_early": self.stopped_early,
+                "elapsed_s": self.elapsed_s + self._session_time(),
+                "train_time_s": self.train_time_s,
+                "sessions": self.sessions,
+            },
+            "rng": rng,
+            "task": self.task.state_dict(),
+        }
+
+    def _check(self, state: dict[str, Any], name: str) -> None:
+        if state.get("config_sha256") != self.fingerprint:
+            raise CheckpointError(f"{self.run.checkpoint_path(name)}: belongs to a run with "
+                                  f"another config")
+
+    def _load_model(self, state: dict[str, Any], name: str) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError, TypeError) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise CheckpointError(f"{self.run.checkpoint_path(name)}: model state does not "
+                                  f"fit the model ({reason})") from None
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self._check(state, "last")
+        self._load_model(state, "last")
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            trainer = state["trainer"]
+            self.epoch = int(state["epoch"])
+            self.best_metric = trainer["best_metric"]
+            self.best_epoch = int(trainer["best_epoch"])
+            self.bad_evals = int(trainer["bad_evals"])
+            self.done = bool(trainer["done"])
+            self.stopped_early = bool(trainer["stopped_early"])
+            self.elapsed_s = float(trainer["elapsed_s"])
+            self.train_time_s = float(trainer["train_time_s"])
+            self.sessions = int(trainer["sessions"])
+            torch.set_rng_state(state["rng"]["torch"])
+            self.generator.set_state(state["rng"]["generator"])
+            if "cuda" in state["rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            self.task.load_state_dict(state.get("task") or {})
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise CheckpointError(f"{self.run.checkpoint_path('last')}: cannot restore "
+                                  f"the training state ({reason})") from None
+
+    def _session_time(self) -> float:
+        return time.perf_counter() - self._session_start
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False, max_epochs: int | None = None) -> dict[str, Any] | None:
+        """Train, select, test; return the content of ``final.json``.
+
+        Args:
+            resume: continue from ``checkpoints/last.pt`` (a finished run just
+                returns its ``final.json``).
+            max_epochs: stop this session after this many epochs, leaving a
+                resumable run (returns ``None``); for tests and time-boxed jobs.
+        """
+        self._session_start = time.perf_counter()
+        if resume:
+            final = self.run.read_final()
+            if final is not None:
+                self.log(f"{self.run.path}: the run is complete (final.json); nothing to resume")
+                return final
+            if self.run.has_checkpoint("last"):
+                self._restore(self.run.load_checkpoint("last"))
+                self.run.truncate_metrics(self.epoch)
+                self.log(f"resuming {self.run.path} after epoch {self.epoch}")
+            else:
+                self.run.truncate_metrics(0)
+                self.log(f"{self.run.path}: no checkpoint yet; starting from epoch 1")
+        self.sessions += 1
+        epochs = self.cfg.train.epochs
+        session_epochs = 0
+        while not self.done and self.epoch < epochs:
+            if max_epochs is not None and session_epochs >= max_epochs:
+                return None
+            self._train_epoch()
+            session_epochs += 1
+        return self._finish()
+
+    def _train_epoch(self) -> None:
+        epoch = self.epoch + 1
+        cfg = self.cfg.train
+        self.model.train()
+        total_loss, total_examples, steps = 0.0, 0, 0
+        start = time.perf_counter()
+        bar = tqdm(self.task.train_batches(epoch, self.generator), total=self.task.num_batches(),
+                   desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
+                   disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
+        for batch in bar:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.task.training_step(self.model, batch)
+            if not torch.isfinite(loss):
+                raise GraphlearnError(f"epoch {epoch}: the loss is {loss.item()} (not finite); "
+                                      f"lower train.lr or check the data")
+            loss.backward()
+            self.optimizer.step()
+            steps += 1
+            total_loss += float(loss.detach())
+            total_examples += self.task.num_examples(batch)
+            if self.progress:
+                rate = total_examples / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{total_loss / steps:.4f}", ex_s=f"{rate:,.0f}",
+                                refresh=False)
+        bar.close()
+        train_s = time.perf_counter() - start
+        self.train_time_s += train_s
+        self.epoch = epoch
+        mean_loss = total_loss / max(steps, 1)
+        line = (f"epoch {epoch:>3}/{cfg.epochs}  loss {mean_loss:.4f}  "
+                f"{total_examples / max(train_s, 1e-9):,.0f} ex/s  {train_s:.2f}s")
+
+        improved = False
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            if self.has_valid:
+                improved = self._validate(epoch, mean_loss, train_s)
+                best = "-" if self.best_metric is None else f"{self.best_metric:.4f}"
+                line += (f"  valid {self.metric} {self._last_value:.4f}"
+                         f"{' *' if improved else '  '} (best {best} @ {self.best_epoch})")
+            if self.done or epoch == cfg.epochs:
+                self.done = True
+        if not self.has_valid and epoch == cfg.epochs:
+            self.best_epoch, improved, self.done = epoch, True, True
+        if improved:
+            self.run.save_checkpoint("best", self._state())
+        self.run.save_checkpoint("last", self._state())  # after best.pt (module docstring)
+        self.log(line)
+
+    def _validate(self, epoch: int, loss: float, train_s: float) -> bool:
+        start = time.perf_counter()
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.task.evaluate(self.model, "valid")
+        self.model.train()
+        value = float(metrics[self.metric])
+        self._last_value = value
+        improved = self.task.improved(self.metric, value, self.best_metric)
+        if improved:
+            self.best_metric, self.best_epoch, self.bad_evals = value, epoch, 0
+        else:
+            self.bad_evals += 1
+        patience = self.cfg.train.patience
+        if patience is not None and self.bad_evals >= patience:
+            self.done = self.stopped_early = True
+        self.run.append_metrics({
+            "epoch": epoch, "split": "valid", "metrics": metrics, "loss": loss,
+            "train_time_s": train_s, "eval_time_s": time.perf_counter() - start,
+            "wall_time_s": self.elapsed_s + self._session_time(), "best": improved,
+        })
+        return improved
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def _finish(self) -> dict[str, Any]:
+        if not self.run.has_checkpoint("best"):
+            raise RunDirError(f"{self.run.path}: training ended without a best checkpoint "
+                              f"(no validation metric was ever finite)")
+        state = self.run.load_checkpoint("best")
+        self._check(state, "best")
+        if int(state["epoch"]) != self.best_epoch:
+            raise CheckpointError(f"{self.run.checkpoint_path('best')}: holds epoch "
+                                  f"{state['epoch']}, the run selected epoch {self.best_epoch}")
+        self._load_model(state, "best")
+        self.model.eval()
+        results: dict[str, dict[str, float]] = {}
+        with torch.no_grad():
+            for split in ("valid", "test"):
+                if self.task.has_split(split):
+                    start = time.perf_counter()
+                    results[split] = self.task.evaluate(self.model, split)
+                    self.run.append_metrics({
+                        "epoch": self.best_epoch, "split": split, "metrics": results[split],
+                        "final": True, "eval_time_s": time.perf_counter() - start,
+                        "wall_time_s": self.elapsed_s + self._session_time(),
+                    })
+        wall = self.elapsed_s + self._session_time()
+        final = {
+            "selected_epoch": self.best_epoch,
+            "metric": self.metric,
+            "selected_by": "valid" if self.has_valid else "last epoch (no validation split)",
+            "valid": results.get("valid"),
+            "test": results.get("test"),
+            "epochs_run": self.epoch,
+            "stopped_early": self.stopped_early,
+            "seconds_per_epoch": self.train_time_s / max(self.epoch, 1),
+            "train_time_s": self.train_time_s,
+            "wall_time_s": wall,
+            "peak_memory_mb": peak_memory_mb(),
+            "sessions": self.sessions,
+            "seed": self.cfg.train.seed,
+            "command": shlex.join(self.command),
+            "git_commit": git_commit(),
+            "graphlearn_version": graphlearn.__version__,
+            "torch_version": torch.__version__,
+            "machine": machine_info(self.device),
+            "data": self.task.summary(),
+        }
+        if self.device.type == "cuda":
+            final["peak_cuda_memory_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        if self.sessions > 1:
+            final["note"] = ("resumed run: peak_memory_mb is the last session's; wall and "
+                             "train times add up all sessions")
+        self.run.write_json("final.json", final)
+        return final
+

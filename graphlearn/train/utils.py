@@ -1,0 +1,106 @@
+"""Small helpers of the trainer: device, optimizer, seeds, provenance, process facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from graphlearn.config import TrainConfig
+from graphlearn.errors import GraphlearnError
+
+__all__ = ["DistInfo", "git_commit", "machine_info", "make_optimizer", "peak_memory_mb",
+           "resolve_device"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GraphlearnError("train.device is 'cuda' but CUDA is not available "
+                              "(use train.device=auto or cpu)")
+    return torch.device(name)
+
+
+def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimizer of ``train.optimizer`` with ``train.lr`` and ``train.weight_decay``."""
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (``getrusage`` max RSS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str | None:
+    """``HEAD`` of the git checkout holding ``path`` (default: this package), with
+    ``+dirty`` when tracked files have changes; ``None`` outside a checkout."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "-C", str(where), "status", "--porcelain",
+                                 "--untracked-files=no"], check=True, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if status else "") if head else None
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """Host, OS, Python, CPU count, torch threads and the accelerator, for ``final.json``."""
+    info: dict[str, Any] = {
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["cuda_device"] = torch.cuda.get_device_name(device)
+    return info
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """The process's place in a distributed run (``torchrun`` sets the variables).
+
+    Only single-process training is implemented; :meth:`from_env` fails clearly
+    under ``torchrun`` with more than one process. This is the hook for
+    DistributedDataParallel: the trainer will wrap the model, pass ``rank`` and
+    ``world_size`` to the task (see :mod:`graphlearn.tasks.base`), and let only
+    ``rank == 0`` write the run directory (:attr:`is_main`).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> DistInfo:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        if world_size > 1:
+            raise GraphlearnError(f"distributed training (WORLD_SIZE={world_size}) is not "
+                                  f"implemented yet; run a single process")
+        return cls(rank, world_size)

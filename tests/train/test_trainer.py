@@ -1,0 +1,180 @@
+import argparse
+import dataclasses
+import json
+
+import pytest
+import torch
+import yaml
+
+from graphlearn.config import load_config
+from graphlearn.errors import ConfigError
+from graphlearn.train import CheckpointError, RunDir, RunDirError, load_run, train
+from tests.train.synthetic import tiny_config, tiny_data
+
+QUIET = {"progress": False, "log": lambda _: None, "command": ["test"]}
+
+
+def run(cfg, out, **kwargs):
+    return train(cfg, out=out, data=tiny_data(), **QUIET, **kwargs)
+
+
+def scores(final):
+    return {k: final[k] for k in ("selected_epoch", "valid", "test", "epochs_run")}
+
+
+def records(path):
+    return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_run_directory_contents(tmp_path):
+    cfg = tiny_config(epochs=3)
+    rundir, final = run(cfg, tmp_path / "run")
+    path = rundir.path
+    assert sorted(p.name for p in path.iterdir()) == ["checkpoints", "config.yaml",
+                                                      "final.json", "metrics.jsonl"]
+    saved = load_config(path / "config.yaml")
+    assert saved == dataclasses.replace(cfg, out=str(tmp_path / "run"))
+    lines = records(path)
+    assert [(r["epoch"], r["split"]) for r in lines] == [(1, "valid"), (2, "valid"),
+                                                         (3, "valid"), (final["selected_epoch"],
+                                                                        "valid"),
+                                                         (final["selected_epoch"], "test")]
+    assert all("wall_time_s" in r and "metrics" in r for r in lines)
+    assert not any(r["split"] == "test" for r in lines if not r.get("final"))  # never peeked
+    on_disk = json.loads((path / "final.json").read_text())
+    assert on_disk == json.loads(json.dumps(final))
+    for key in ("selected_epoch", "valid", "test", "wall_time_s", "peak_memory_mb", "seed",
+                "command", "git_commit", "torch_version", "machine", "seconds_per_epoch"):
+        assert key in final
+    best = max((r for r in lines if not r.get("final")), key=lambda r: r["metrics"]["ndcg@5"])
+    assert final["selected_epoch"] == best["epoch"]
+    assert final["valid"] == best["metrics"]
+    for name in ("last", "best"):
+        state = torch.load(path / "checkpoints" / f"{name}.pt", weights_only=True)
+        assert {"model", "optimizer", "epoch", "trainer", "rng"} <= set(state)
+        assert isinstance(state["rng"]["generator"], torch.Tensor)
+    assert not list((path / "checkpoints").glob(".*tmp"))  # no temporary files left
+
+
+def test_same_seed_same_run(tmp_path):
+    _, a = run(tiny_config("lightgcn", epochs=3), tmp_path / "a")
+    _, b = run(tiny_config("lightgcn", epochs=3), tmp_path / "b")
+    assert scores(a) == scores(b)
+    _, c = run(tiny_config("lightgcn", epochs=3, seed=8), tmp_path / "c")
+    assert scores(c) != scores(a)
+
+
+@pytest.mark.parametrize("model", ["bpr_mf", "lightgcn"])
+def test_resume_ends_like_an_uninterrupted_run(tmp_path, model):
+    cfg = tiny_config(model, epochs=4)
+    _, whole = run(cfg, tmp_path / "whole")
+    _, partial = run(cfg, tmp_path / "split", max_epochs=2)
+    assert partial is None
+    state = torch.load(tmp_path / "split" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["epoch"] == 2
+    _, resumed = run(cfg, tmp_path / "split", resume=True)
+    assert scores(resumed) == scores(whole)
+    assert resumed["sessions"] == 2
+    strip = [({k: v for k, v in r.items() if not k.endswith("_s")}) for r in
+             records(tmp_path / "whole")]
+    assert strip == [({k: v for k, v in r.items() if not k.endswith("_s")}) for r in
+                     records(tmp_path / "split")]
+
+
+def test_resume_drops_metrics_written_after_the_checkpoint(tmp_path):
+    cfg = tiny_config(epochs=3)
+    _, whole = run(cfg, tmp_path / "whole")
+    run(cfg, tmp_path / "r", max_epochs=2)
+    # as if killed after logging epoch 3 but before its checkpoint: a stale line and a torn one
+    with open(tmp_path / "r" / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({"epoch": 3, "split": "valid", "metrics": {}}) + "\n{\"epo")
+    _, resumed = run(cfg, tmp_path / "r", resume=True)
+    assert scores(resumed) == scores(whole)
+    assert len(records(tmp_path / "r")) == len(records(tmp_path / "whole"))
+
+
+def test_early_stopping_and_eval_every(tmp_path):
+    # a learning rate too small to change the ranking: no improvement after epoch 1
+    _, final = run(tiny_config(epochs=20, lr=1e-12, patience=3), tmp_path / "a")
+    assert final["stopped_early"] and final["epochs_run"] == 4 and final["selected_epoch"] == 1
+    rundir, final = run(tiny_config(epochs=7, eval_every=3), tmp_path / "b")
+    evaluated = [r["epoch"] for r in records(rundir.path) if not r.get("final")]
+    assert evaluated == [3, 6, 7]
+
+
+def test_without_validation_the_last_epoch_is_selected(tmp_path):
+    cfg = tiny_config(epochs=3)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, ratios=(0.8, 0.2)))
+    rundir, final = run(cfg, tmp_path / "run")
+    assert final["selected_epoch"] == 3 and final["valid"] is None and final["test"]
+    assert [r["split"] for r in records(rundir.path)] == ["test"]
+
+
+def test_existing_run_directories_are_never_overwritten(tmp_path):
+    cfg = tiny_config(epochs=2)
+    rundir, _ = run(cfg, tmp_path / "run")
+    before = (rundir.path / "final.json").read_bytes()
+    with pytest.raises(RunDirError, match="holds this run: add --resume"):
+        run(cfg, tmp_path / "run")
+    with pytest.raises(RunDirError, match="holds a different run.*'train.lr'"):
+        run(tiny_config(epochs=2, lr=0.5), tmp_path / "run")
+    with pytest.raises(RunDirError, match="cannot resume.*differs at 'train.lr'"):
+        run(tiny_config(epochs=2, lr=0.5), tmp_path / "run", resume=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="not empty and holds no run"):
+        run(cfg, tmp_path / "other")
+    assert (rundir.path / "final.json").read_bytes() == before
+    # resuming a finished run returns its results without training
+    _, final = run(cfg, tmp_path / "run", resume=True)
+    assert (rundir.path / "final.json").read_bytes() == before
+    assert final == json.loads(before)
+
+
+def test_bad_model_config_leaves_nothing_behind(tmp_path):
+    cfg = tiny_config()
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, params={"dimm": 8}))
+    with pytest.raises(ConfigError, match="did you mean 'dim'"):
+        run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "pickled object", "foreign"])
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, damage):
+    cfg = tiny_config(epochs=3)
+    run(cfg, tmp_path / "run", max_epochs=1)
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    if damage == "garbage":
+        last.write_bytes(b"not a checkpoint")
+    elif damage == "truncated":
+        last.write_bytes(last.read_bytes()[:200])
+    elif damage == "pickled object":
+        torch.save({"format": "graphlearn-checkpoint", "obj": argparse.Namespace(a=1)}, last)
+    else:
+        torch.save({"weights": torch.zeros(2)}, last)
+    with pytest.raises(CheckpointError, match=str(last)):
+        run(cfg, tmp_path / "run", resume=True)
+
+
+def test_checkpoint_of_another_config_is_rejected(tmp_path):
+    run(tiny_config(epochs=3), tmp_path / "a", max_epochs=1)
+    run(tiny_config(epochs=3, lr=0.02), tmp_path / "b", max_epochs=1)
+    (tmp_path / "a" / "checkpoints" / "last.pt").write_bytes(
+        (tmp_path / "b" / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(CheckpointError, match="another config"):
+        run(tiny_config(epochs=3), tmp_path / "a", resume=True)
+
+
+def test_load_run_restores_the_selected_model(tmp_path):
+    rundir, final = run(tiny_config("lightgcn", epochs=3), tmp_path / "run")
+    _, task, model = load_run(rundir.path, data=tiny_data())
+    assert task.evaluate(model, "test") == final["test"]
+    with pytest.raises(RunDirError, match="not a run directory"):
+        load_run(tmp_path)
+
+
+def test_config_on_disk_is_yaml_with_every_default(tmp_path):
+    rundir, _ = run(tiny_config(epochs=1), tmp_path / "run")
+    saved = yaml.safe_load((rundir.path / "config.yaml").read_text())
+    assert saved["train"]["loss"] == "bpr" and saved["out"] == str(tmp_path / "run")
+    assert RunDir.open(rundir.path).config().train.metric == "ndcg@5"
