@@ -40,7 +40,6 @@ import math
 import operator
 import os
 import re
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -50,6 +49,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from graphlearn.errors import ConfigError
+from graphlearn.io import atomic_write
 from graphlearn.registry import did_you_mean, normalize_name
 
 __all__ = [
@@ -849,21 +849,8 @@ def dump_config(cfg: Any) -> str:
 
 def save_config(cfg: Any, path: str | os.PathLike) -> None:
     """Write the config as YAML, atomically (a temporary file, then ``os.replace``)."""
-    path = Path(path)
     text = dump_config(cfg)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, lambda handle: handle.write(text))
 
 
 # ----------------------------------------------------------------------------------------

@@ -33,9 +33,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ import torch
 
 from graphlearn.config import Config, load_config, save_config, to_dict
 from graphlearn.errors import ConfigError, GraphlearnError
+from graphlearn.io import atomic_write
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "RunDir", "RunDirError", "atomic_write",
            "load_checkpoint_file", "run_identity"]
@@ -59,26 +59,6 @@ class RunDirError(GraphlearnError):
 
 class CheckpointError(GraphlearnError):
     """A checkpoint file that is missing, corrupt or not a graphlearn checkpoint."""
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None],
-                 binary: bool = False) -> None:
-    """Write ``path`` atomically: ``write(handle)`` into a temporary file, fsync, rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else
-                                                        {"encoding": "utf-8"})) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _json_default(value: Any) -> Any:
