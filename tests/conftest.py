@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Triton reads TRITON_INTERPRET when it is first imported (torch_geometric imports it
+# early): without a CUDA device, tests/ops/test_triton.py runs the Triton kernels on
+# CPU tensors in Triton's interpreter. TRITON_INTERPRET=0 set by the caller is kept.
+if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

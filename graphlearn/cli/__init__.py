@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from graphlearn import __version__
+from graphlearn.cli import bench as bench_commands
 from graphlearn.cli import data as data_commands
 from graphlearn.cli import train as train_commands
 from graphlearn.errors import GraphlearnError
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"graphlearn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_commands.add_parser(commands)
+    bench_commands.add_parser(commands)
     train_commands.add_parser(commands)
     return parser
 

@@ -11,11 +11,17 @@ One function, several implementations of the same math (``backend=``):
                    and dtype; the specification. O(E·D) memory.
 ``cpu``            fused C++ kernel (:mod:`graphlearn.ops.cpu`), float32 and
                    float64 on CPU; built on first use. O(V·D) memory.
-``triton``         fused GPU kernels: not available yet.
-``torch_scatter``  gather + ``torch_scatter`` reductions: not available yet.
-``auto``           ``cpu`` for CPU tensors of a supported dtype when the kernel
-                   builds (else ``reference``, with one warning); ``reference``
-                   on other devices.
+``triton``         fused Triton kernels (:mod:`graphlearn.ops.triton`) for CUDA
+                   tensors (float32, bfloat16, float16, float64); CPU tensors
+                   only in Triton's interpreter (``TRITON_INTERPRET=1``, tests).
+``torch_scatter``  gather + ``torch_scatter.segment_csr`` (:mod:`graphlearn.ops.scatter`),
+                   when that optional package is installed. O(E·D) memory.
+``auto``           CPU tensors: ``cpu`` when the kernel builds and the dtype is
+                   float32/float64 (else ``reference``, with one warning for
+                   those dtypes). CUDA tensors: ``triton`` when Triton is
+                   installed and the dtype supported (else ``reference``, with
+                   one warning). Other devices: ``reference``. Never
+                   ``torch_scatter`` (slower than the fused kernels, O(E·D) memory).
 =================  =====================================================
 """
 
@@ -85,22 +91,35 @@ def _run_cpu(graph, x, rel, edge_weight, spec):
     return rspmm_cpu(graph, x, rel, edge_weight, spec)
 
 
-def _not_yet(what: str) -> Callable[[Tensor, RSpmmSpec], str | None]:
-    def unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
-        return f"{what} is not implemented yet (use backend='reference' or 'cpu')"
+def _triton_unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
+    from graphlearn.ops.triton import triton_unavailable
 
-    return unavailable
+    return triton_unavailable(x, spec)
 
 
-def _never_runs(graph, x, rel, edge_weight, spec):  # pragma: no cover - guarded by unavailable
-    raise AssertionError("unreachable: backend reported unavailable")
+def _run_triton(graph, x, rel, edge_weight, spec):
+    from graphlearn.ops.triton import rspmm_triton
+
+    return rspmm_triton(graph, x, rel, edge_weight, spec)
+
+
+def _torch_scatter_unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
+    from graphlearn.ops.scatter import torch_scatter_unavailable
+
+    return torch_scatter_unavailable(x, spec)
+
+
+def _run_torch_scatter(graph, x, rel, edge_weight, spec):
+    from graphlearn.ops.scatter import rspmm_torch_scatter
+
+    return rspmm_torch_scatter(graph, x, rel, edge_weight, spec)
 
 
 for _backend in (
     Backend("reference", _reference_unavailable, rspmm_reference),
     Backend("cpu", _cpu_unavailable, _run_cpu),
-    Backend("triton", _not_yet("the Triton rspmm backend"), _never_runs),
-    Backend("torch_scatter", _not_yet("the torch_scatter rspmm backend"), _never_runs),
+    Backend("triton", _triton_unavailable, _run_triton),
+    Backend("torch_scatter", _torch_scatter_unavailable, _run_torch_scatter),
 ):
     BACKENDS.register(_backend.name)(_backend)
 
@@ -113,6 +132,17 @@ def list_backends() -> list[str]:
 _warned_fallback: set[str] = set()
 
 
+def _fallback_warning(fused: str, reason: str) -> None:
+    if reason not in _warned_fallback:
+        _warned_fallback.add(reason)
+        warnings.warn(
+            f"rspmm: using the reference backend (O(E·D) memory) because the {fused} is "
+            f"unavailable: {reason}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
 def resolve_backend(backend: str, x: Tensor, spec: RSpmmSpec) -> Backend:
     """The backend that runs this call; explicit names fail loudly when they cannot."""
     if isinstance(backend, str) and normalize_name(backend) == "auto":
@@ -123,14 +153,17 @@ def resolve_backend(backend: str, x: Tensor, spec: RSpmmSpec) -> Backend:
                 return cpu
             from graphlearn.ops.cpu import SUPPORTED_DTYPES
 
-            if x.dtype in SUPPORTED_DTYPES and reason not in _warned_fallback:
-                _warned_fallback.add(reason)
-                warnings.warn(
-                    f"rspmm: using the reference backend (O(E·D) memory) because the fused "
-                    f"CPU kernel is unavailable: {reason}",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+            if x.dtype in SUPPORTED_DTYPES:
+                _fallback_warning("fused CPU kernel", reason)
+        elif x.device.type == "cuda":
+            triton = BACKENDS.get("triton")
+            reason = triton.unavailable(x, spec)
+            if reason is None:
+                return triton
+            from graphlearn.ops.triton import SUPPORTED_DTYPES as TRITON_DTYPES
+
+            if x.dtype in TRITON_DTYPES:
+                _fallback_warning("Triton GPU kernel", reason)
         return BACKENDS.get("reference")
     chosen = BACKENDS.get(backend)
     reason = chosen.unavailable(x, spec)

@@ -28,29 +28,30 @@ SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
 class _RSpmmCPU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, rel, weight_csr, graph, spec, ext, track_args):  # type: ignore[override]
+    def forward(ctx, x, rel, weight_csr, graph, spec, ext, for_backward):  # type: ignore[override]
         code_m, code_r = spec.message.code, spec.reduce.code
-        out, arg1, arg2, varpos = ext.forward(
+        out, arg, varpos = ext.forward(
             graph.rowptr, graph.col, graph.edge_type, x, rel, weight_csr,
             code_m, code_r, spec.batch_size, spec.block, spec.rel_block_stride, spec.eps,
-            track_args,
+            for_backward,
         )
+        # pna: the backward finds the max/min edges again from the saved statistics.
         saved_out = out if spec.reduce.name == "pna" else None
-        ctx.save_for_backward(x, rel, weight_csr, saved_out, arg1, arg2, varpos)
+        ctx.save_for_backward(x, rel, weight_csr, saved_out, arg, varpos)
         ctx.graph, ctx.spec, ctx.ext = graph, spec, ext
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):  # type: ignore[override]
-        x, rel, weight_csr, out, arg1, arg2, varpos = ctx.saved_tensors
+        x, rel, weight_csr, out, arg, varpos = ctx.saved_tensors
         graph, spec = ctx.graph, ctx.spec
         need_x, need_rel, need_w = ctx.needs_input_grad[:3]
         if not (need_x or need_rel or need_w):
             return None, None, None, None, None, None, None
         grad_x, grad_rel, grad_w = ctx.ext.backward(
-            graph.rowptr, graph.colptr, graph.csc_row, graph.csc_pos, graph.edge_type,
-            x, rel, weight_csr, out, grad_out.contiguous(), arg1, arg2, varpos,
+            graph.rowptr, graph.colptr, graph.csc_row, graph.csc_pos, graph.col, graph.edge_type,
+            x, rel, weight_csr, out, grad_out.contiguous(), arg, varpos,
             spec.message.code, spec.reduce.code, spec.batch_size, spec.block,
             spec.rel_block_stride, bool(need_x), bool(need_rel), bool(need_w),
         )
@@ -84,8 +85,8 @@ def rspmm_cpu(
         rel = None
     if rel is not None:
         rel = rel.contiguous()
-    # max/min/pna keep their arg-max/arg-min only when a backward can follow.
-    track_args = torch.is_grad_enabled() and any(
+    # max/min keep their arg edges and pna its var > 0 mask only when a backward can follow.
+    for_backward = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, rel, weight_csr)
     )
-    return _RSpmmCPU.apply(x.contiguous(), rel, weight_csr, graph, spec, ext, track_args)
+    return _RSpmmCPU.apply(x.contiguous(), rel, weight_csr, graph, spec, ext, for_backward)

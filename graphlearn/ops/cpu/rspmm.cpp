@@ -11,15 +11,19 @@
 //
 // Forward: rows of the CSR (by target) split into edge-balanced chunks, one per
 // thread (at::parallel_for); each row's in-edges are reduced into its output row
-// while the next edge's x row is prefetched. max/min/pna keep the CSR position
-// of the first edge attaining each extreme (strict comparison), int32 [V, D],
-// -1 for nodes without in-edges -- only when a backward can follow.
+// while the next edge's x row is prefetched. max/min/pna keep the first edge
+// attaining each extreme (strict comparison). When a backward can follow, max/min
+// save those edges' CSR positions (int32 [V, D]); pna saves only a var > 0 mask
+// (uint8 [V, D]) and its backward finds the max and min edges again (two int32
+// arrays cost more to write than one recomputation of the messages).
 //
 // Backward, without locks or atomics:
 //  1. (max/min/pna) one pass over the CSR rows: the (feature, gradient) pairs
-//     that max/min send to their arg edges are grouped by edge (each row owns
-//     its segment), and PNA's dense mean/std gradient is folded into two
-//     per-target coefficient rows, d loss / d m_e = A_i + Bc_i * m_e.
+//     that max/min send to their arg edges (saved; for pna, found again by
+//     recomputing the row's messages: the first edge whose message equals the
+//     saved extreme) are grouped by edge (each row owns its segment), and PNA's
+//     dense mean/std gradient is folded into two per-target coefficient rows,
+//     d loss / d m_e = A_i + Bc_i * m_e.
 //  2. one pass over the CSC (by source): thread t owns a chunk of source nodes
 //     j; for each out-edge e = (j -> i, r) at CSR position k it rebuilds
 //     g_e = d loss / d m_e (grad_out[i] for sum, /n for mean, A_i + Bc_i * m_e
@@ -38,6 +42,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -237,9 +242,8 @@ struct Forward {
   const T* rel;     // nullptr for MSG_NONE
   const T* weight;  // nullptr: all ones
   T* out;
-  int32_t* arg1;    // max/min: argmax or argmin; pna: argmax
-  int32_t* arg2;    // pna: argmin
-  uint8_t* varpos;  // pna: var > 0 (0 or 1)
+  int32_t* arg;     // max/min, when a backward can follow: argmax or argmin; else nullptr
+  uint8_t* varpos;  // pna, when a backward can follow: var > 0 (0 or 1); else nullptr
   int64_t V;
   T eps;
   Layout L;
@@ -266,7 +270,7 @@ inline void extreme_update(const T* __restrict m, T* __restrict acc, int32_t* __
   }
 }
 
-// Value-only variants, when no backward will need the arguments (inference).
+// Value-only variants, when no backward will need the arguments (inference or pna).
 template <typename T, bool kMax>
 inline void extreme_update_value(const T* __restrict m, T* __restrict acc, int64_t D) {
   for (int64_t f = 0; f < D; ++f) {
@@ -287,24 +291,8 @@ inline void pna_update_value(const T* __restrict m, T* __restrict sum, T* __rest
   }
 }
 
-template <typename T>
-inline void pna_update(const T* __restrict m, T* __restrict sum, T* __restrict sq,
-                       T* __restrict hi, T* __restrict lo, int32_t* __restrict arg_hi,
-                       int32_t* __restrict arg_lo, int64_t D, int32_t k) {
-  for (int64_t f = 0; f < D; ++f) {
-    const T v = m[f], h = hi[f], l = lo[f];
-    sum[f] += v;
-    sq[f] += v * v;
-    const bool gt = v > h, lt = v < l;
-    hi[f] = gt ? v : h;
-    lo[f] = lt ? v : l;
-    arg_hi[f] = pick(gt, k, arg_hi[f]);
-    arg_lo[f] = pick(lt, k, arg_lo[f]);
-  }
-}
-
 // One query block of PNA's output: [mean | max | min | std], std = sqrt(relu(var) + eps).
-template <typename T>
+template <typename T, bool kVarpos>
 inline void pna_finalize(const T* __restrict sum, const T* __restrict sq, const T* __restrict hi,
                          const T* __restrict lo, T* __restrict ob, uint8_t* __restrict varpos,
                          int64_t d, T n, T eps) {
@@ -316,7 +304,7 @@ inline void pna_finalize(const T* __restrict sum, const T* __restrict sq, const 
     ob[d + f] = hi[f];
     ob[2 * d + f] = lo[f];
     ob[3 * d + f] = std::sqrt((pos ? var : T(0)) + eps);
-    varpos[f] = static_cast<uint8_t>(pos);
+    if constexpr (kVarpos) varpos[f] = static_cast<uint8_t>(pos);
   }
 }
 
@@ -361,13 +349,10 @@ void forward_impl(const Forward<T>& a) {
       T* __restrict o = a.out + i * out_width;
       if (start == end) {  // no in-edges: every statistic is 0
         std::fill(o, o + out_width, T(0));
-        if (a.arg1) std::fill(a.arg1 + i * D, a.arg1 + (i + 1) * D, -1);
-        if (a.arg2) std::fill(a.arg2 + i * D, a.arg2 + (i + 1) * D, -1);
+        if (a.arg) std::fill(a.arg + i * D, a.arg + (i + 1) * D, -1);
         if (a.varpos) std::fill(a.varpos + i * D, a.varpos + (i + 1) * D, uint8_t(0));
         continue;
       }
-      int32_t* __restrict a1 = a.arg1 ? a.arg1 + i * D : nullptr;
-      int32_t* __restrict a2 = a.arg2 ? a.arg2 + i * D : nullptr;
       if constexpr (R == RED_SUM || R == RED_MEAN) {
         // Accumulate straight into the output row (0 + m_0 + m_1 + ..., like index_add_).
         std::fill(o, o + D, T(0));
@@ -384,9 +369,8 @@ void forward_impl(const Forward<T>& a) {
           Layout Lt = L;
           Lt.B = std::min(tile_blocks, L.B - b0);
           const int64_t f0 = b0 * d, tw = Lt.B * d;
-          int32_t* t1 = a1 ? a1 + f0 : nullptr;
-          int32_t* t2 = a2 ? a2 + f0 : nullptr;
           T* acc = (R == RED_PNA) ? acc_s : o + f0;
+          int32_t* t_arg = a.arg ? a.arg + i * D + f0 : nullptr;
           for (int64_t k = start; k < end; ++k) {
             if (k + 1 < end) prefetch_row(a.x + a.col[k + 1] * D + f0, tw * sizeof(T));
             const T w = a.weight ? a.weight[k] : T(1);
@@ -394,29 +378,31 @@ void forward_impl(const Forward<T>& a) {
             message<T, M>(a.x + a.col[k] * D + f0, r, w, m, Lt);
             const int32_t kk = static_cast<int32_t>(k);
             if (k == start) {  // the first edge initialises every statistic
-              if (t1) std::fill(t1, t1 + tw, kk);
               std::copy(m, m + tw, acc);
+              if (t_arg) std::fill(t_arg, t_arg + tw, kk);
               if constexpr (R == RED_PNA) {
-                if (t2) std::fill(t2, t2 + tw, kk);
                 std::copy(m, m + tw, acc_x);
                 std::copy(m, m + tw, acc_n);
                 for (int64_t f = 0; f < tw; ++f) acc_q[f] = m[f] * m[f];
               }
             } else if constexpr (R == RED_MAX || R == RED_MIN) {
-              if (t1) extreme_update<T, R == RED_MAX>(m, acc, t1, tw, kk);
+              if (t_arg) extreme_update<T, R == RED_MAX>(m, acc, t_arg, tw, kk);
               else extreme_update_value<T, R == RED_MAX>(m, acc, tw);
             } else {  // PNA: sum, sum of squares, max, min in one pass
-              if (t1) pna_update<T>(m, acc_s, acc_q, acc_x, acc_n, t1, t2, tw, kk);
-              else pna_update_value<T>(m, acc_s, acc_q, acc_x, acc_n, tw);
+              pna_update_value<T>(m, acc_s, acc_q, acc_x, acc_n, tw);
             }
           }
           if constexpr (R == RED_PNA) {  // block b of out: [mean | max | min | std]
             const T n = static_cast<T>(end - start);
-            uint8_t* vp = a.varpos + i * D;
+            uint8_t* vp = a.varpos ? a.varpos + i * D + f0 : nullptr;
             for (int64_t b = 0; b < Lt.B; ++b) {
               const int64_t c = b * d;
-              pna_finalize<T>(acc_s + c, acc_q + c, acc_x + c, acc_n + c, o + 4 * (f0 + c),
-                              vp + f0 + c, d, n, a.eps);
+              if (vp)  // the mask only when a backward can follow
+                pna_finalize<T, true>(acc_s + c, acc_q + c, acc_x + c, acc_n + c,
+                                      o + 4 * (f0 + c), vp + c, d, n, a.eps);
+              else
+                pna_finalize<T, false>(acc_s + c, acc_q + c, acc_x + c, acc_n + c,
+                                       o + 4 * (f0 + c), nullptr, d, n, a.eps);
             }
           }
         }
@@ -435,14 +421,14 @@ struct Backward {
   const int64_t* colptr;
   const int64_t* csc_row;
   const int64_t* csc_pos;
+  const int64_t* col;
   const int64_t* etype;
   const T* x;
   const T* rel;
   const T* weight;
-  const T* out;    // pna: saved statistics
+  const T* out;    // pna: the saved statistics
   const T* grad_out;
-  const int32_t* arg1;
-  const int32_t* arg2;
+  const int32_t* arg;  // max/min: the saved argmax or argmin
   const uint8_t* varpos;
   T* grad_x;       // nullptr: not needed
   T* grad_rel_partial;  // [threads, R, rwidth] or nullptr
@@ -452,67 +438,124 @@ struct Backward {
   Layout L;
 };
 
+// Storage that is not zeroed: these buffers are written in full before they are
+// read, and a zeroing pass over hundreds of MB costs as much as the writes.
+template <typename T>
+struct Buffer {
+  std::unique_ptr<T[]> p;
+  void allocate(int64_t n) { p.reset(new T[std::max<int64_t>(n, 1)]); }
+  T* data() const { return p.get(); }
+  T& operator[](int64_t i) const { return p[i]; }
+};
+
+// Marks, per feature not found yet, edge k when its message equals the saved
+// extreme; returns how many features are still without an edge.
+template <typename T>
+inline int64_t mark_first(const T* __restrict m, const T* __restrict ext,
+                          int32_t* __restrict arg, int64_t D, int32_t k) {
+  int64_t missing = 0;
+  for (int64_t f = 0; f < D; ++f) {
+    const int32_t cur = arg[f];
+    const bool hit = (cur < 0) & (m[f] == ext[f]);
+    const int32_t next = pick(hit, k, cur);
+    arg[f] = next;
+    missing += next < 0;
+  }
+  return missing;
+}
+
 // Target-side preparation of the max/min/pna backward (one pass over the CSR rows).
 //
-// max/min send grad_out[i, c] to exactly one edge per (i, c): the saved arg. Rather
-// than having every edge scan its target's arg rows, the pairs (c, gradient) of
-// row i are grouped by edge: row i's pairs fill its own segment of `idx`/`val`
-// (D pairs per arg array), and edge k's pairs are idx/val[off[k] : off[k + 1]]
-// (k a CSR position), c encoded as (block << 16) | feature-in-block. Rows are
-// independent, so the pass is parallel and lock-free. The backward then costs
-// max/min O(V*D + E) instead of O(E*D).
+// max/min: the forward saved the arg edges. pna: the forward saved the extremes, not
+// their edges; row i recomputes its in-edges' messages in CSR order and takes, per
+// feature, the first edge whose message equals the saved max (min): the edge the
+// forward's strict comparison kept (same messages, same rounding; a NaN extreme,
+// which equals nothing, was kept from the first edge).
+//
+// max/min send grad_out[i, c] to exactly one edge per (i, c). Rather than having
+// every edge scan its target's rows, the pairs (c, gradient) of row i are grouped
+// by edge: row i's pairs fill its own segment of `idx`/`val` (D pairs per extreme),
+// and edge k's pairs are idx/val[off[k] : off[k + 1]] (k a CSR position), c encoded
+// as (block << 16) | feature-in-block. Rows are independent, so the pass is
+// parallel and lock-free. The backward then costs max/min O(V*D + E) instead of
+// O(E*D) (pna: plus the O(E*D) recomputation).
 //
 // PNA's mean and std terms are dense: d loss / d m_e = A_i + Bc_i * m_e with
 //   Bc_i = [var > 0] g_std / (n std),  A_i = g_mean / n - Bc_i * mean,
 // written to coef[i] = [A_i | Bc_i] (2D values).
 template <typename T>
 struct Routed {
-  std::vector<int64_t> off;  // [E + 1]
-  std::vector<int32_t> idx;  // feature c = b * d + f, encoded (b << 16) | f
-  std::vector<T> val;        // gradient routed to that edge and feature
-  std::vector<T> coef;       // pna: [V, 2D]
+  Buffer<int64_t> off;  // [E + 1]
+  Buffer<int32_t> idx;  // feature c = b * d + f, encoded (b << 16) | f
+  Buffer<T> val;        // gradient routed to that edge and feature
+  Buffer<T> coef;       // pna: [V, 2D]
 };
 
-template <typename T, int R>
+template <typename T, int M, int R>
 Routed<T> route_extremes(const Backward<T>& a) {
   const Layout L = a.L;
   const int64_t D = L.D, d = L.d, V = a.V;
   const int64_t E = a.rowptr[V];
   const int64_t out_width = (R == RED_PNA) ? 4 * D : D;
-  const int64_t per_row = (R == RED_PNA) ? 2 * D : D;
+  constexpr int num_args = (R == RED_PNA) ? 2 : 1;  // pna: max and min
+  const int64_t per_row = num_args * D;
   Routed<T> rt;
-  rt.off.assign(E + 1, 0);
+  rt.off.allocate(E + 1);
   // Row bases: per_row pairs for every row with in-edges.
   std::vector<int64_t> base(V + 1);
   base[0] = 0;
   for (int64_t i = 0; i < V; ++i)
     base[i + 1] = base[i] + (a.rowptr[i + 1] > a.rowptr[i] ? per_row : 0);
-  rt.idx.resize(base[V]);
-  rt.val.resize(base[V]);
-  if constexpr (R == RED_PNA) rt.coef.resize(V * 2 * D);
+  rt.idx.allocate(base[V]);
+  rt.val.allocate(base[V]);
+  if constexpr (R == RED_PNA) rt.coef.allocate(V * 2 * D);
   rt.off[E] = base[V];
   const int64_t chunks = num_chunks(V, E, D);
   const std::vector<int64_t> bounds = balanced_chunks(a.rowptr, V, chunks);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     std::vector<int64_t> cursor;
+    // pna: one message row, the row's saved [max | min], their first edges.
+    std::vector<T> scratch((R == RED_PNA) ? 3 * std::max<int64_t>(D, 1) : 0);
+    T* m = scratch.data();
+    T* ext = m + D;
+    std::vector<int32_t> found((R == RED_PNA) ? per_row : 0);
     for (int64_t i = bounds[c0]; i < bounds[c1]; ++i) {
-      const int64_t k0 = a.rowptr[i], n = a.rowptr[i + 1] - k0;
+      const int64_t k0 = a.rowptr[i], k1 = a.rowptr[i + 1], n = k1 - k0;
       if (n == 0) continue;
       const T* gi = a.grad_out + i * out_width;
-      const int32_t* arg[2] = {a.arg1 + i * D, (R == RED_PNA) ? a.arg2 + i * D : nullptr};
-      const int num_args = (R == RED_PNA) ? 2 : 1;
+      const int32_t* args = (R == RED_PNA) ? found.data() : a.arg + i * D;
+      if constexpr (R == RED_PNA) {
+        const T* oi = a.out + i * out_width;
+        for (int s = 0; s < num_args; ++s)  // block b = [mean | max | min | std]
+          for (int64_t b = 0; b < L.B; ++b)
+            std::copy(oi + b * 4 * d + (s + 1) * d, oi + b * 4 * d + (s + 2) * d,
+                      ext + s * D + b * d);
+        std::fill(found.begin(), found.end(), -1);
+        for (int64_t k = k0; k < k1; ++k) {  // the first edge attaining each extreme
+          if (k + 1 < k1) prefetch_row(a.x + a.col[k + 1] * D, D * sizeof(T));
+          const T w = a.weight ? a.weight[k] : T(1);
+          const T* r = (M == MSG_NONE) ? a.x : a.rel + a.etype[k] * L.rwidth;
+          message<T, M>(a.x + a.col[k] * D, r, w, m, L);
+          int64_t missing = 0;
+          for (int s = 0; s < num_args; ++s)
+            missing += mark_first<T>(m, ext + s * D, found.data() + s * D, D,
+                                     static_cast<int32_t>(k));
+          if (missing == 0) break;
+        }
+        for (int64_t c = 0; c < per_row; ++c)
+          if (found[c] < 0) found[c] = static_cast<int32_t>(k0);  // NaN extreme: first edge
+      }
       // Counting sort of the row's (c, arg) pairs by edge.
       cursor.assign(n + 1, 0);
-      for (int s = 0; s < num_args; ++s)
-        for (int64_t c = 0; c < D; ++c) ++cursor[arg[s][c] - k0 + 1];
+      for (int64_t c = 0; c < per_row; ++c) ++cursor[args[c] - k0 + 1];
       for (int64_t e = 0; e < n; ++e) cursor[e + 1] += cursor[e];
       for (int64_t e = 0; e < n; ++e) rt.off[k0 + e] = base[i] + cursor[e];
       for (int s = 0; s < num_args; ++s) {
+        const int32_t* arg = args + s * D;
         for (int64_t b = 0; b < L.B; ++b) {
           for (int64_t f = 0; f < d; ++f) {
             const int64_t c = b * d + f;
-            const int64_t pos = base[i] + cursor[arg[s][c] - k0]++;
-            // pna block b holds [mean | max | min | std]: max at +d, min at +2d.
+            const int64_t pos = base[i] + cursor[arg[c] - k0]++;
             const int64_t src = (R == RED_PNA) ? b * 4 * d + (s + 1) * d + f : c;
             rt.idx[pos] = static_cast<int32_t>((b << 16) | f);
             rt.val[pos] = gi[src];
@@ -544,7 +587,7 @@ void backward_impl(const Backward<T>& a) {
   const int64_t partial_size = a.rel_rows * L.rwidth;
   constexpr bool kRouted = (R == RED_MAX || R == RED_MIN || R == RED_PNA);
   Routed<T> rt;
-  if constexpr (kRouted) rt = route_extremes<T, R>(a);
+  if constexpr (kRouted) rt = route_extremes<T, M, R>(a);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     T* grel = a.grad_rel_partial ? a.grad_rel_partial + at::get_thread_num() * partial_size
                                  : nullptr;
@@ -646,7 +689,7 @@ std::vector<torch::Tensor> rspmm_forward(torch::Tensor rowptr, torch::Tensor col
                                          std::optional<torch::Tensor> rel,
                                          std::optional<torch::Tensor> weight, int64_t msg,
                                          int64_t red, int64_t B, int64_t d, int64_t rstride,
-                                         double eps, bool track_args) {
+                                         double eps, bool for_backward) {
   check_index(rowptr, "rowptr");
   check_index(col, "col");
   check_index(etype, "edge_type");
@@ -662,12 +705,11 @@ std::vector<torch::Tensor> rspmm_forward(torch::Tensor rowptr, torch::Tensor col
   const Layout L = make_layout(x, rel, B, d, rstride, red);
   const int64_t out_width = red == RED_PNA ? 4 * L.D : L.D;
   auto out = torch::empty({V, out_width}, x.options());
-  auto int_opts = x.options().dtype(torch::kInt);
-  torch::Tensor arg1, arg2, varpos;
-  const bool extreme = red == RED_MAX || red == RED_MIN || red == RED_PNA;
-  if (extreme && track_args) arg1 = torch::empty({V, L.D}, int_opts);
-  if (red == RED_PNA && track_args) arg2 = torch::empty({V, L.D}, int_opts);
-  if (red == RED_PNA) {
+  torch::Tensor arg, varpos;
+  if ((red == RED_MAX || red == RED_MIN) && for_backward) {
+    arg = torch::empty({V, L.D}, x.options().dtype(torch::kInt));
+  }
+  if (red == RED_PNA && for_backward) {
     varpos = torch::empty({V, L.D}, x.options().dtype(torch::kByte));
   }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rspmm_forward", [&] {
@@ -678,8 +720,7 @@ std::vector<torch::Tensor> rspmm_forward(torch::Tensor rowptr, torch::Tensor col
                         msg != MSG_NONE ? rel->data_ptr<scalar_t>() : nullptr,
                         weight ? weight->data_ptr<scalar_t>() : nullptr,
                         out.data_ptr<scalar_t>(),
-                        arg1.defined() ? arg1.data_ptr<int32_t>() : nullptr,
-                        arg2.defined() ? arg2.data_ptr<int32_t>() : nullptr,
+                        arg.defined() ? arg.data_ptr<int32_t>() : nullptr,
                         varpos.defined() ? varpos.data_ptr<uint8_t>() : nullptr,
                         V,
                         static_cast<scalar_t>(eps),
@@ -690,27 +731,37 @@ std::vector<torch::Tensor> rspmm_forward(torch::Tensor rowptr, torch::Tensor col
       });
     });
   });
-  return {out, arg1, arg2, varpos};
+  return {out, arg, varpos};
 }
 
 std::vector<torch::Tensor> rspmm_backward(
     torch::Tensor rowptr, torch::Tensor colptr, torch::Tensor csc_row, torch::Tensor csc_pos,
-    torch::Tensor etype, torch::Tensor x, std::optional<torch::Tensor> rel,
+    torch::Tensor col, torch::Tensor etype, torch::Tensor x, std::optional<torch::Tensor> rel,
     std::optional<torch::Tensor> weight, std::optional<torch::Tensor> out,
-    torch::Tensor grad_out, std::optional<torch::Tensor> arg1, std::optional<torch::Tensor> arg2,
+    torch::Tensor grad_out, std::optional<torch::Tensor> arg,
     std::optional<torch::Tensor> varpos, int64_t msg, int64_t red, int64_t B, int64_t d,
     int64_t rstride, bool need_x, bool need_rel, bool need_w) {
   check_index(rowptr, "rowptr");
   check_index(colptr, "colptr");
   check_index(csc_row, "csc_row");
   check_index(csc_pos, "csc_pos");
+  check_index(col, "col");
   check_index(etype, "edge_type");
   TORCH_CHECK(x.device().is_cpu() && x.is_contiguous() && x.dim() == 2,
               "rspmm: x must be a contiguous 2-D CPU tensor");
   check_value(grad_out, x, "grad_out");
   if (msg != MSG_NONE) check_value(*rel, x, "rel");
   if (weight) check_value(*weight, x, "edge_weight");
-  if (red == RED_PNA) check_value(*out, x, "out");
+  if (red == RED_MAX || red == RED_MIN) {
+    TORCH_CHECK(arg && arg->scalar_type() == torch::kInt && arg->is_contiguous(),
+                "rspmm: max/min backward needs the saved arg (int32)");
+  }
+  if (red == RED_PNA) {
+    TORCH_CHECK(out.has_value(), "rspmm: pna backward needs the saved output");
+    check_value(*out, x, "out");
+    TORCH_CHECK(varpos && varpos->scalar_type() == torch::kByte && varpos->is_contiguous(),
+                "rspmm: pna backward needs the saved var > 0 mask (uint8)");
+  }
   const int64_t V = x.size(0);
   const Layout L = make_layout(x, rel, B, d, rstride, red);
   need_rel = need_rel && msg != MSG_NONE;
@@ -725,14 +776,14 @@ std::vector<torch::Tensor> rspmm_backward(
                          colptr.data_ptr<int64_t>(),
                          csc_row.data_ptr<int64_t>(),
                          csc_pos.data_ptr<int64_t>(),
+                         col.data_ptr<int64_t>(),
                          etype.data_ptr<int64_t>(),
                          x.data_ptr<scalar_t>(),
                          msg != MSG_NONE ? rel->data_ptr<scalar_t>() : nullptr,
                          weight ? weight->data_ptr<scalar_t>() : nullptr,
                          red == RED_PNA ? out->data_ptr<scalar_t>() : nullptr,
                          grad_out.data_ptr<scalar_t>(),
-                         arg1 ? arg1->data_ptr<int32_t>() : nullptr,
-                         arg2 ? arg2->data_ptr<int32_t>() : nullptr,
+                         arg ? arg->data_ptr<int32_t>() : nullptr,
                          varpos ? varpos->data_ptr<uint8_t>() : nullptr,
                          need_x ? grad_x.data_ptr<scalar_t>() : nullptr,
                          need_rel ? partial.data_ptr<scalar_t>() : nullptr,
@@ -754,6 +805,7 @@ std::vector<torch::Tensor> rspmm_backward(
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "graphlearn fused generalized relational SpMM (CPU)";
-  m.def("forward", &rspmm_forward, "rspmm forward -> [out, arg1, arg2, varpos]");
+  m.def("forward", &rspmm_forward,
+        "rspmm forward -> [out, arg (max/min), varpos (pna)]; the last two for a backward");
   m.def("backward", &rspmm_backward, "rspmm backward -> [grad_x, grad_rel, grad_w (CSR order)]");
 }
