@@ -240,3 +240,21 @@ def resolve_spec(
 
 def _shape(t: object) -> object:
     return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def fused_inputs(
+    graph: RelGraph, x: Tensor, rel: Tensor | None, edge_weight: Tensor | None,
+    spec: RSpmmSpec,
+) -> tuple[Tensor, Tensor | None, Tensor | None, bool]:
+    """Arguments of a fused kernel: contiguous ``x`` and ``rel`` (``None`` when the
+    message ignores it), the edge weights in CSR order (``index_select``, so their
+    gradient scatters back to edge order), and whether a backward can follow (only
+    then do max/min/pna keep their arg-extreme bookkeeping)."""
+    weight_csr = None
+    if edge_weight is not None:
+        weight_csr = edge_weight.index_select(0, graph.perm).contiguous()
+    rel = rel.contiguous() if rel is not None and spec.message.uses_rel else None
+    needs_backward = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, rel, weight_csr)
+    )
+    return x.contiguous(), rel, weight_csr, needs_backward

@@ -13,7 +13,7 @@ from torch.autograd.function import once_differentiable
 
 from graphlearn.ops.cpu._build import cpu_extension_error, extension_dir, load_cpu_extension
 from graphlearn.ops.graph import RelGraph
-from graphlearn.ops.spec import RSpmmSpec
+from graphlearn.ops.spec import RSpmmSpec, fused_inputs
 
 __all__ = [
     "SUPPORTED_DTYPES",
@@ -78,15 +78,5 @@ def rspmm_cpu(
     ext = load_cpu_extension()
     if ext is None:
         raise RuntimeError(f"the fused CPU kernel is unavailable: {cpu_extension_error()}")
-    weight_csr = None
-    if edge_weight is not None:
-        weight_csr = edge_weight.index_select(0, graph.perm)  # gradient scatters back
-    if not spec.message.uses_rel:
-        rel = None
-    if rel is not None:
-        rel = rel.contiguous()
-    # max/min keep their arg edges and pna its var > 0 mask only when a backward can follow.
-    for_backward = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, rel, weight_csr)
-    )
-    return _RSpmmCPU.apply(x.contiguous(), rel, weight_csr, graph, spec, ext, for_backward)
+    x, rel, weight_csr, for_backward = fused_inputs(graph, x, rel, edge_weight, spec)
+    return _RSpmmCPU.apply(x, rel, weight_csr, graph, spec, ext, for_backward)

@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from graphlearn.ops.graph import RelGraph
-from graphlearn.ops.spec import RSpmmSpec
+from graphlearn.ops.spec import RSpmmSpec, fused_inputs
 from graphlearn.typing import has_module, with_triton
 
 __all__ = ["SUPPORTED_DTYPES", "interpreter_requested", "rspmm_triton", "triton_unavailable"]
@@ -114,15 +114,5 @@ def rspmm_triton(
     """Fused Triton ``rspmm`` (same arguments and result as ``rspmm_reference``)."""
     if graph.num_edges >= 2**31:
         raise ValueError(f"rspmm (triton): more than 2^31 - 1 edges ({graph.num_edges})")
-    weight_csr = None
-    if edge_weight is not None:
-        weight_csr = edge_weight.index_select(0, graph.perm).contiguous()  # gradient scatters back
-    if not spec.message.uses_rel:
-        rel = None
-    if rel is not None:
-        rel = rel.contiguous()
-    # max/min/pna save their arg-max/arg-min only when a backward can follow.
-    track = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, rel, weight_csr)
-    )
-    return _RSpmmTriton.apply(x.contiguous(), rel, weight_csr, graph, spec, track)
+    x, rel, weight_csr, track = fused_inputs(graph, x, rel, edge_weight, spec)
+    return _RSpmmTriton.apply(x, rel, weight_csr, graph, spec, track)
