@@ -551,14 +551,17 @@ class TrainConfig(_Section):
     batch_size: int = _field(2048, ge=1, help="Training batch size (positives per batch).")
     lr: float = _field(1e-3, gt=0, help="Learning rate.")
     weight_decay: float = _field(0.0, ge=0, help="Weight decay of the optimizer.")
-    optimizer: Literal["adam", "adamw", "sgd"] = _field("adam", help="Optimizer.")
-    loss: Literal["bce", "bpr", "softplus"] | None = _field(
+    optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = _field("adam", help="Optimizer.")
+    loss: Literal["bce", "ce", "bpr", "softplus"] | None = _field(
         None,
         help="Training loss: `bce` (binary cross-entropy, with self-adversarial negative "
-             "weights when `adversarial_temperature` is set), `bpr` (Bayesian personalised "
+             "weights when `adversarial_temperature` is set), `ce` (softmax cross-entropy "
+             "over all entities; kg task with `num_negative: 0` only), `bpr` (Bayesian personalised "
              "ranking), `softplus` (logistic loss on +/-1 labels); null: the task's default "
              "(kg, link: `bce`; recommendation: `bpr`).")
-    num_negative: int = _field(1, ge=1, help="Negatives sampled per positive.")
+    num_negative: int = _field(1, ge=0, help="Negatives sampled per positive; 0 = 1-vs-all "
+                                             "(every entity is a candidate answer; kg task "
+                                             "only).")
     adversarial_temperature: float | None = _field(
         None, gt=0,
         help="Temperature T of self-adversarial negative weights `softmax(score_neg / T)` "

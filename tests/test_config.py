@@ -190,7 +190,7 @@ def test_float_is_not_int():
 
 def test_literal_lists_accepted_values_and_suggests(config_file):
     message = error_of(load_config, config_file, ["train.optimizer=adma"])
-    assert "invalid 'train.optimizer': expected one of 'adam', 'adamw', 'sgd', " \
+    assert "invalid 'train.optimizer': expected one of 'adam', 'adamw', 'sgd', 'adagrad', " \
            "got 'adma' (str); did you mean 'adam'?" in message
     message = error_of(load_config, config_file, ["task=graph"])
     assert "expected one of 'kg', 'link', 'recommendation', got 'graph' (str)" in message
@@ -198,7 +198,7 @@ def test_literal_lists_accepted_values_and_suggests(config_file):
 
 def test_optional_literal_message(config_file):
     message = error_of(load_config, config_file, ["train.loss=bpe"])
-    assert "expected one of 'bce', 'bpr', 'softplus' or null, got 'bpe' (str); " \
+    assert "expected one of 'bce', 'ce', 'bpr', 'softplus' or null, got 'bpe' (str); " \
            "did you mean 'bpr'?" in message
 
 

@@ -6,9 +6,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 
+from graphlearn.models.registry import MODELS
+
 __all__ = ["GAE"]
 
 
+@MODELS.register("gae")
 class GAE(nn.Module):
     r"""The graph auto-encoder of Kipf & Welling (2016), "Variational Graph
     Auto-Encoders" (https://arxiv.org/abs/1611.07308), non-variational form.

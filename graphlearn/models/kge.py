@@ -31,6 +31,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from graphlearn.models.registry import MODELS
+
 __all__ = ["ComplEx", "DistMult", "KGEModel", "RotatE"]
 
 
@@ -107,6 +109,7 @@ def _n3(cubes: tuple[Tensor, ...], batch: int) -> Tensor:
     return sum(c.sum() for c in cubes) / max(batch, 1)
 
 
+@MODELS.register("distmult")
 class DistMult(KGEModel):
     r"""DistMult from Yang et al. (2015), "Embedding Entities and Relations for
     Learning and Inference in Knowledge Bases" (https://arxiv.org/abs/1412.6575).
@@ -183,6 +186,7 @@ def _complex_halves(x: Tensor) -> tuple[Tensor, Tensor]:
     return x.chunk(2, dim=-1)
 
 
+@MODELS.register("complex")
 class ComplEx(KGEModel):
     r"""ComplEx from Trouillon et al. (2016), "Complex Embeddings for Simple
     Link Prediction" (https://arxiv.org/abs/1606.06357), with the optional N3
@@ -274,6 +278,7 @@ class ComplEx(KGEModel):
         return self.n3_weight * _n3(cubes, head.numel())
 
 
+@MODELS.register("rotate")
 class RotatE(KGEModel):
     r"""RotatE from Sun et al. (2019), "RotatE: Knowledge Graph Embedding by
     Relational Rotation in Complex Space" (https://arxiv.org/abs/1902.10197).

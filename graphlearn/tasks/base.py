@@ -58,7 +58,9 @@ survive a resume; none by default).
 Class attributes: ``name`` (the ``cfg.task`` value) and ``losses`` (the
 ``cfg.train.loss`` values the task implements; anything else is a config error
 before any data is loaded), ``uses_adversarial_temperature`` (whether
-``train.adversarial_temperature`` means anything to the task).
+``train.adversarial_temperature`` means anything to the task), ``allows_one_vs_all``
+(whether ``train.num_negative: 0``, 1-vs-all training, is implemented; otherwise
+it is a config error).
 
 Distributed training (a hook, not implemented yet): under ``torchrun`` the
 trainer will pass ``rank`` / ``world_size`` through :attr:`Task.rank` and
@@ -104,6 +106,7 @@ class Task(ABC):
     name: ClassVar[str] = ""
     losses: ClassVar[tuple[str, ...]] = ()
     uses_adversarial_temperature: ClassVar[bool] = False
+    allows_one_vs_all: ClassVar[bool] = False
 
     def __init__(self, cfg: Config, data: Any = None) -> None:
         if cfg.task != self.name:
@@ -126,6 +129,9 @@ class Task(ABC):
                 and not self.uses_adversarial_temperature:
             raise ConfigError(f"train.adversarial_temperature is not used by task "
                               f"{self.name!r}; remove it")
+        if cfg.train.num_negative == 0 and not self.allows_one_vs_all:
+            raise ConfigError(f"train.num_negative 0 (1-vs-all) is not implemented by task "
+                              f"{self.name!r}; set it to 1 or more")
         if cfg.train.num_workers != 0:
             raise ConfigError(f"train.num_workers: task {self.name!r} builds its batches "
                               f"in-process from tensors; set it to 0")

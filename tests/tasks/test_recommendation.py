@@ -18,9 +18,12 @@ def task_for(model="bpr_mf", data=None, **train):
 
 
 def test_registered_and_unknown_tasks():
-    assert "recommendation" in TASKS
-    cfg = dataclasses.replace(tiny_config(), task="kg", data=DataConfig(name="nations"))
-    with pytest.raises(ConfigError, match="unknown task 'kg'.*valid: recommendation"):
+    assert {"kg", "link", "recommendation"} <= set(TASKS.names())
+    with pytest.raises(ConfigError, match="unknown task 'nope'.*valid: kg, link, recommendation"):
+        TASKS.get("nope")
+    cfg = dataclasses.replace(tiny_config(loss="bce", metric="mrr"), task="kg",
+                              data=DataConfig(name="nations"))
+    with pytest.raises(ConfigError, match="task 'kg' needs a knowledge graph"):
         build_task(cfg, tiny_data())
 
 
@@ -138,6 +141,7 @@ def test_no_validation_split_is_reported():
     ({"loss": "bce"}, "train.loss 'bce' is not implemented by task 'recommendation'"),
     ({"adversarial_temperature": 1.0}, "adversarial_temperature is not used"),
     ({"num_workers": 2}, "num_workers"),
+    ({"num_negative": 0}, "num_negative 0 .1-vs-all. is not implemented by task 'recommendation'"),
 ])
 def test_options_the_task_would_ignore_are_errors(change, message):
     with pytest.raises(ConfigError, match=message):

@@ -1,0 +1,193 @@
+r"""Transductive knowledge-graph completion with embedding models (DESIGN.md §2).
+
+Data
+----
+A ``kg_triples`` dataset (:func:`graphlearn.data.kg.load_kg`): ``R`` original
+relations, their inverses ``r + R`` (so models are built with
+``num_relations = 2R``), train/valid/test triples and the filter set of every
+known true triple. Inductive benchmarks (:class:`~graphlearn.data.kg.InductiveKG`)
+are rejected: an embedding table has no row for an entity unseen in training.
+
+Training
+--------
+Each epoch visits every training triple once, in a random order drawn from the
+trainer's generator, in batches of ``train.batch_size`` triples. Two regimes,
+chosen by ``train.num_negative``:
+
+* ``0``, **1-vs-all**: every triple gives the tail query ``(h, r, ?)`` and the
+  head query ``(t, r + R, ?)``; each query is scored against all entities
+  (``model.score_all_tails``) and trained with binary cross-entropy against the
+  multi-hot vector of its known training answers
+  (:func:`~graphlearn.tasks.negatives.training_filter_index`), averaged over
+  queries and entities; or, with ``train.loss: ce``, with softmax cross-entropy
+  of the query's answer against all entities (Lacroix et al., 2018).
+* ``k >= 1``, **negative sampling**: :func:`~graphlearn.tasks.negatives.sample_kg_negatives`
+  turns the batch into tail queries (half of them head corruptions through the
+  inverse relation) with ``k`` strict negatives each (never a known training
+  answer), trained with :func:`~graphlearn.models.losses.self_adversarial_bce`
+  at temperature ``train.adversarial_temperature`` (``null``: uniform weights).
+
+The model's own regulariser (e.g. N3, ``model.params.n3_weight``) is added to
+the loss of both regimes.
+
+Evaluation
+----------
+Filtered ranking (:func:`graphlearn.metrics.ranking.evaluate_kg`) of the tail
+and head query of every validation or test triple against all entities, with
+the known true triples of all splits filtered, ties handled as
+``eval.ranking_mode`` says, ``eval.batch_size`` queries at a time. Reported:
+``mr``, ``mrr``, ``hits@1``, ``hits@3``, ``hits@10``, ``hits@10_50`` over both
+directions, plus ``tail_<metric>`` and ``head_<metric>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphlearn.config import Config
+from graphlearn.errors import ConfigError, GraphlearnError
+from graphlearn.metrics.ranking import DEFAULT_METRICS, FilterIndex, evaluate_kg
+from graphlearn.models.losses import self_adversarial_bce
+from graphlearn.tasks.base import TASKS, Task
+from graphlearn.tasks.negatives import KGNegativeBatch, sample_kg_negatives, training_filter_index
+
+__all__ = ["KGTask"]
+
+_SPLITS = ("valid", "test")
+
+
+def _regularization(model: nn.Module, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
+    regularize = getattr(model, "regularization", None)
+    if regularize is None:
+        return head.new_zeros((), dtype=torch.float32)
+    return regularize(head, relation, tail)
+
+
+@TASKS.register("kg")
+class KGTask(Task):
+    """Transductive KG completion: 1-vs-all or negative-sampling BCE, filtered ranking.
+
+    Attributes (after setup):
+        data: the KG (:func:`graphlearn.data.kg.load_kg`).
+        num_entities: ``N``.
+        num_relations: ``2R`` (relations and their inverses).
+        train_index: known answers of the training triples (targets, strict negatives).
+        filter_index: known answers of all triples (evaluation filter).
+    """
+
+    name = "kg"
+    losses = ("bce", "ce")
+    uses_adversarial_temperature = True
+    allows_one_vs_all = True
+
+    def check_config(self, cfg: Config) -> None:
+        super().check_config(cfg)
+        if cfg.train.num_negative == 0 and cfg.train.adversarial_temperature is not None:
+            raise ConfigError("train.adversarial_temperature weights sampled negatives; it is "
+                              "not used with train.num_negative 0 (1-vs-all); remove it")
+        if cfg.train.loss == "ce" and cfg.train.num_negative != 0:
+            raise ConfigError("train.loss 'ce' (softmax over all entities) needs "
+                              "train.num_negative 0 (1-vs-all)")
+
+    def setup(self, data: Any) -> None:
+        from graphlearn.data.kg import InductiveKG
+
+        if isinstance(data, InductiveKG):
+            raise ConfigError(f"{self.cfg.data.name}: an inductive benchmark (test entities "
+                              f"unseen in training); embedding models cannot score unseen "
+                              f"entities (use an inductive model such as NBFNet)")
+        for key in ("train_triples", "valid_triples", "test_triples", "filter_triples"):
+            if getattr(data, key, None) is None:
+                raise ConfigError(f"{self.cfg.data.name}: task 'kg' needs a knowledge graph "
+                                  f"with {key} (a kg_triples dataset)")
+        self.data = data
+        self.num_entities = int(data.num_nodes)
+        self.num_relations = int(data.num_relations)
+        self.train_triples = data.train_triples.long()
+        if self.train_triples.size(0) == 0:
+            raise GraphlearnError(f"{self.cfg.data.name}: the training split is empty")
+        self.train_index = training_filter_index(data)
+        self.filter_index = FilterIndex.from_data(data)
+        self._triples = {"valid": data.valid_triples.long(), "test": data.test_triples.long()}
+
+    # -- model ---------------------------------------------------------------------------
+
+    def model_context(self) -> dict[str, Any]:
+        return {"num_entities": self.num_entities, "num_relations": self.num_relations}
+
+    # -- training ------------------------------------------------------------------------
+
+    def num_batches(self) -> int:
+        return -(-self.train_triples.size(0) // self.cfg.train.batch_size)
+
+    def train_batches(self, epoch: int, generator: torch.Generator
+                      ) -> Iterator[Tensor | KGNegativeBatch]:
+        n = self.train_triples.size(0)
+        size = self.cfg.train.batch_size
+        k = self.cfg.train.num_negative
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, size):
+            batch = self.train_triples[order[start:start + size]]  # (b, 3)
+            if k == 0:
+                yield batch
+            else:
+                yield sample_kg_negatives(batch, self.train_index, k, generator)
+
+    def training_step(self, model: nn.Module, batch: Tensor | KGNegativeBatch) -> Tensor:
+        if isinstance(batch, KGNegativeBatch):
+            head, relation, tail, negative = (
+                t.to(self.device) for t in (batch.head, batch.relation, batch.tail,
+                                            batch.negative))
+            pos_score = model(head, relation, tail)  # (b,)
+            neg_score = model(head.unsqueeze(1), relation.unsqueeze(1), negative)  # (b, k)
+            loss = self_adversarial_bce(pos_score, neg_score,
+                                        self.cfg.train.adversarial_temperature)
+            return loss + _regularization(model, head, relation, tail)
+        h, r, t = batch.long().t()
+        # both directions: (h, r, ?) -> t and (t, r + R, ?) -> h
+        head = torch.cat([h, t])
+        relation = torch.cat([r, r + self.num_relations // 2])
+        answer = torch.cat([t, h])
+        target = self.train_index.mask(head, relation).to(self.device, torch.float32)  # (2b, N)
+        head, relation, answer = head.to(self.device), relation.to(self.device), \
+            answer.to(self.device)
+        scores = model.score_all_tails(head, relation)  # (2b, N)
+        if self.cfg.train.loss == "ce":
+            loss = F.cross_entropy(scores, answer)
+        else:
+            loss = F.binary_cross_entropy_with_logits(scores, target)
+        return loss + _regularization(model, head, relation, answer)
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def metric_names(self) -> list[str]:
+        return [*DEFAULT_METRICS, *(f"{side}_{m}" for side in ("tail", "head")
+                                    for m in DEFAULT_METRICS)]
+
+    def has_split(self, split: str) -> bool:
+        return split in self._triples and self._triples[split].size(0) > 0
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        if split not in self._triples:
+            raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
+        if not self.has_split(split):
+            raise GraphlearnError(f"{self.cfg.data.name}: the {split} split is empty")
+        metrics = evaluate_kg(model.score_all_tails, self._triples[split], self.filter_index,
+                              batch_size=self.cfg.eval.batch_size,
+                              mode=self.cfg.eval.ranking_mode, device=self.device)
+        assert isinstance(metrics, dict)
+        return {name: float(metrics[name]) for name in self.metric_names()}
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        return {"dataset": self.cfg.data.name, "entities": self.num_entities,
+                "relations": self.num_relations // 2,
+                "triples": {split: int(getattr(self.data, f"{split}_triples").size(0))
+                            for split in ("train", "valid", "test")}}
