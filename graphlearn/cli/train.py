@@ -1,4 +1,4 @@
-"""``graphlearn train | evaluate | recommend``.
+"""``graphlearn train | evaluate | recommend | predict``.
 
 * ``graphlearn train CONFIG [key=value ...] [--out DIR] [--resume]`` trains into a
   run directory (default ``runs/<dataset>-<model>-<timestamp>``) and prints the
@@ -15,6 +15,11 @@
   prints top-K new items per user, by original user and item ids; every item
   the user interacted with in the data (train, validation **and** test) is
   excluded, since those are known.
+* ``graphlearn predict RUN_DIR --head NAME|--tail NAME --relation NAME [--k 10]
+  [--format table|json] [--include-known]`` lists the top-K tails of
+  ``(head, relation, ?)`` or heads of ``(?, relation, tail)`` of a ``kg`` run
+  (:func:`graphlearn.tasks.kg.predict`); answers known anywhere in the data
+  (train, validation and test triples) are excluded unless ``--include-known``.
 """
 
 from __future__ import annotations
@@ -81,6 +86,26 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument("--checkpoint", choices=("best", "last"), default="best")
     recommend.add_argument("--root", help="data root overriding the run's data.root")
     recommend.set_defaults(run=run_recommend)
+
+    predict = commands.add_parser(
+        "predict", help="top-K answers of a KG query (h, r, ?) or (?, r, t) from a kg run",
+        description="Top-K tails of (HEAD, RELATION, ?) with --head, or heads of "
+                    "(?, RELATION, TAIL) with --tail, by entity name. Answers known anywhere "
+                    "in the data (train, validation and test triples) are excluded unless "
+                    "--include-known.")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    side = predict.add_mutually_exclusive_group(required=True)
+    side.add_argument("--head", metavar="NAME", help="the known head: predict tails")
+    side.add_argument("--tail", metavar="NAME", help="the known tail: predict heads")
+    predict.add_argument("--relation", metavar="NAME", required=True,
+                         help="the query relation (NAME^-1 for its inverse)")
+    predict.add_argument("--k", type=_positive_int, default=10, help="list length (10)")
+    predict.add_argument("--format", choices=("table", "json"), default="table")
+    predict.add_argument("--include-known", action="store_true",
+                         help="keep answers already known in the data")
+    predict.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    predict.add_argument("--root", help="data root overriding the run's data.root")
+    predict.set_defaults(run=run_predict)
 
 
 def _positive_int(text: str) -> int:
@@ -240,4 +265,37 @@ def run_recommend(args: argparse.Namespace) -> int:
             grouped[row["user"]]["items"].append(row["item"])
             grouped[row["user"]]["scores"].append(row["score"])
         print(json.dumps(list(grouped.values()), indent=2))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------
+# predict
+# ----------------------------------------------------------------------------------------
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from graphlearn.train import load_run
+    from graphlearn.train.rundir import RunDir
+
+    task_name = RunDir.open(args.run_dir).config().task
+    if task_name != "kg":
+        raise GraphlearnError(f"{args.run_dir}: predict needs a run of task 'kg' "
+                              f"(this run's task is {task_name!r})")
+    _, task, model = load_run(args.run_dir, checkpoint=args.checkpoint, root=args.root)
+    try:
+        answers = task.predict(model, relation=args.relation, head=args.head, tail=args.tail,
+                               k=args.k, exclude_known=not args.include_known)
+    except KeyError as error:
+        raise GraphlearnError(str(error.args[0])) from None
+    if args.format == "json":
+        query = {"head": args.head, "relation": args.relation, "tail": args.tail}
+        print(json.dumps({"query": query, "predict": "tail" if args.head is not None else "head",
+                          "exclude_known": not args.include_known,
+                          "answers": [{"rank": rank, "entity": name, "score": round(score, 6)}
+                                      for rank, (name, score) in enumerate(answers, start=1)]},
+                         indent=2))
+    else:
+        print(format_table(["rank", "entity", "score"],
+                           [[str(rank), name, f"{score:.4f}"]
+                            for rank, (name, score) in enumerate(answers, start=1)]))
     return 0

@@ -38,6 +38,16 @@ the known true triples of all splits filtered, ties handled as
 ``eval.ranking_mode`` says, ``eval.batch_size`` queries at a time. Reported:
 ``mr``, ``mrr``, ``hits@1``, ``hits@3``, ``hits@10``, ``hits@10_50`` over both
 directions, plus ``tail_<metric>`` and ``head_<metric>``.
+
+Prediction
+----------
+:func:`predict` (and :meth:`KGTask.predict`) answers one query by name: the
+tail query ``(h, r, ?)`` or the head query ``(?, r, t)``, asked as
+``(t, r + R, ?)``. Every entity is scored with ``model.score_all_tails``; by
+default the answers already known anywhere in the dataset (train, validation
+**and** test triples, ``data.filter_triples``) are left out, so only new
+answers are listed (``exclude_known=False`` keeps them). Entity names with
+scores come back best first, ties broken by the lower entity id.
 """
 
 from __future__ import annotations
@@ -56,9 +66,67 @@ from graphlearn.models.losses import self_adversarial_bce
 from graphlearn.tasks.base import TASKS, Task
 from graphlearn.tasks.negatives import KGNegativeBatch, sample_kg_negatives, training_filter_index
 
-__all__ = ["KGTask"]
+__all__ = ["KGTask", "predict"]
 
 _SPLITS = ("valid", "test")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: Any, *, relation: str, head: str | None = None,
+            tail: str | None = None, k: int = 10, exclude_known: bool = True,
+            filter_index: FilterIndex | None = None) -> list[tuple[str, float]]:
+    """The top-``k`` answers of one KG query, by entity name, best first.
+
+    Give exactly one of ``head`` (tail query ``(head, relation, ?)``) or ``tail``
+    (head query ``(?, relation, tail)``, scored as ``(tail, relation^-1, ?)``).
+    ``relation`` may itself be an inverse, ``name^-1``.
+
+    Args:
+        model: a KG embedding model with ``score_all_tails`` (evaluation mode).
+        data: the KG (:func:`graphlearn.data.kg.load_kg`).
+        relation: the query relation's name.
+        head: the known head's name (predict tails).
+        tail: the known tail's name (predict heads).
+        k: at most this many answers; fewer when known answers leave fewer entities.
+        exclude_known: leave out every answer known in the dataset (the triples of
+            all splits, ``data.filter_triples``); ``False`` ranks every entity.
+        filter_index: the known answers (default: built from ``data``).
+
+    Returns:
+        ``[(entity_name, score), ...]``, highest score first, ties by lower entity id.
+
+    Raises:
+        KeyError: an unknown entity or relation name (the message suggests the nearest).
+        ValueError: not exactly one of ``head`` / ``tail``, or ``k < 1``.
+    """
+    from graphlearn.data.kg import entity_id, relation_id
+
+    if (head is None) == (tail is None):
+        raise ValueError("give exactly one of head (predict tails) or tail (predict heads)")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    num_relations = int(data.num_relations)  # 2R
+    rel = relation_id(data, relation)
+    if head is not None:
+        query_entity = entity_id(data, head)
+    else:
+        query_entity = entity_id(data, tail)  # type: ignore[arg-type]
+        rel = (rel + num_relations // 2) % num_relations  # (?, r, t) == (t, r^-1, ?)
+    device = next(model.parameters()).device
+    query = torch.tensor([query_entity], dtype=torch.long)
+    query_rel = torch.tensor([rel], dtype=torch.long)
+    scores = model.score_all_tails(query.to(device), query_rel.to(device))[0]
+    scores = scores.detach().float().cpu()
+    candidates = torch.arange(scores.numel())
+    if exclude_known:
+        index = filter_index if filter_index is not None else FilterIndex.from_data(data)
+        known = index.mask(query, query_rel)[0].cpu()
+        candidates = candidates[~known]
+    candidate_scores = scores[candidates]
+    # stable sort of the candidates (in id order): equal scores keep the lower id first
+    order = torch.sort(candidate_scores, descending=True, stable=True).indices[:k]
+    names = data.entity_names
+    return [(names[int(candidates[i])], float(candidate_scores[i])) for i in order]
 
 
 def _regularization(model: nn.Module, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
@@ -183,6 +251,15 @@ class KGTask(Task):
                               mode=self.cfg.eval.ranking_mode, device=self.device)
         assert isinstance(metrics, dict)
         return {name: float(metrics[name]) for name in self.metric_names()}
+
+    # -- prediction ----------------------------------------------------------------------
+
+    def predict(self, model: nn.Module, *, relation: str, head: str | None = None,
+                tail: str | None = None, k: int = 10,
+                exclude_known: bool = True) -> list[tuple[str, float]]:
+        """:func:`predict` on this task's data, reusing its filter of known triples."""
+        return predict(model, self.data, relation=relation, head=head, tail=tail, k=k,
+                       exclude_known=exclude_known, filter_index=self.filter_index)
 
     # -- reporting -------------------------------------------------------------------------
 
