@@ -160,6 +160,10 @@ def run_train(args: argparse.Namespace) -> int:
                *(["--threads", str(args.threads)] if args.threads else [])]
     run, final = train(cfg, out=args.out, resume=args.resume, progress=args.progress, log=log,
                        command=command)
+    from graphlearn.train.utils import DistInfo
+
+    if not DistInfo.from_env().is_main:  # under torchrun, rank 0 alone reports and writes
+        return 0
     if args.json:
         print(json.dumps(final, indent=2))
     else:

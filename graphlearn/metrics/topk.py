@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -45,7 +46,8 @@ from torch import Tensor
 from graphlearn.data.interactions import UserItemCSR
 from graphlearn.errors import GraphlearnError
 
-__all__ = ["METRICS", "evaluate_topk", "mask_seen_", "topk_items", "topk_metrics"]
+__all__ = ["METRICS", "TopKSums", "eval_users", "evaluate_topk", "mask_seen_", "topk_items",
+           "topk_metrics", "topk_sums"]
 
 #: Metric names, in the order of :func:`evaluate_topk`'s keys for each K.
 METRICS: tuple[str, ...] = ("recall", "precision", "f1", "ndcg", "mrr", "hit", "map", "coverage")
@@ -175,35 +177,34 @@ def topk_metrics(hits: Tensor, num_relevant: Tensor, k: int) -> dict[str, Tensor
             "hit": hit, "map": average_precision}
 
 
-def evaluate_topk(
-    score_fn: ScoreFn | Tensor,
-    eval_items: UserItemCSR,
-    seen_items: UserItemCSR | None = None,
-    num_items: int | None = None,
-    ks: Sequence[int] = (10, 20),
-    batch_size: int = 1024,
-) -> dict[str, float]:
-    """Full-ranking top-K evaluation over all users with ground truth.
+class TopKSums(NamedTuple):
+    """Unnormalised top-K results of a set of users (:func:`topk_sums`).
 
-    Args:
-        score_fn: ``users [B] -> scores [B, num_items]`` (called under
-            ``torch.no_grad()`` on user chunks, on any device), or a full
-            ``[num_users, num_items]`` score matrix.
-        eval_items: ground-truth items per user (e.g. ``split.items("test")``).
-        seen_items: items masked to ``-inf`` (e.g. ``split.seen("test")``).
-        num_items: number of items; default ``eval_items.num_items``.
-        ks: cut-offs.
-        batch_size: users per chunk.
-
-    Returns:
-        ``{"recall@10": ..., "precision@10": ..., "f1@10": ..., "ndcg@10": ...,
-        "mrr@10": ..., "hit@10": ..., "map@10": ..., "coverage@10": ..., ...}``
-        for every K in ``ks``: means over users with at least one ground-truth item
-        (``coverage`` over all items).
-
-    Raises:
-        GraphlearnError: no user has ground truth, bad score shape, NaN scores.
+    Attributes:
+        sums: ``{"recall@10": ..., ...}`` -> 0-d float64 tensor: the sum of the
+            per-user values (every metric but coverage).
+        num_users: how many users were evaluated.
+        covered: ``{k: [num_items] bool}``: items in at least one user's top-``k``.
     """
+
+    sums: dict[str, Tensor]
+    num_users: int
+    covered: dict[int, Tensor]
+
+    def result(self, num_items: int) -> dict[str, float]:
+        """The metrics: sums divided by :attr:`num_users`, coverage over ``num_items``."""
+        out: dict[str, float] = {}
+        for k in sorted(self.covered):
+            for name in METRICS:
+                key = f"{name}@{k}"
+                out[key] = (float(self.covered[k].sum()) / num_items if name == "coverage"
+                            else float(self.sums[key]) / self.num_users)
+        return out
+
+
+def _check_eval_args(eval_items: UserItemCSR, seen_items: UserItemCSR | None,
+                     num_items: int | None, ks: Sequence[int],
+                     batch_size: int) -> tuple[int, list[int]]:
     num_items = eval_items.num_items if num_items is None else int(num_items)
     if eval_items.num_items != num_items:
         raise ValueError(f"eval_items has {eval_items.num_items} items, num_items={num_items}")
@@ -216,9 +217,35 @@ def evaluate_topk(
         raise ValueError(f"ks must be positive integers, got {ks}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    users = (eval_items.counts() > 0).nonzero().view(-1)
-    if users.numel() == 0:
-        raise GraphlearnError("no user has ground-truth items to evaluate")
+    return num_items, ks
+
+
+def eval_users(eval_items: UserItemCSR) -> Tensor:
+    """The users :func:`evaluate_topk` evaluates: those with ground truth, ascending."""
+    return (eval_items.counts() > 0).nonzero().view(-1)
+
+
+def topk_sums(
+    score_fn: ScoreFn | Tensor,
+    eval_items: UserItemCSR,
+    seen_items: UserItemCSR | None = None,
+    num_items: int | None = None,
+    ks: Sequence[int] = (10, 20),
+    batch_size: int = 1024,
+    users: Tensor | None = None,
+) -> TopKSums:
+    """Per-user metric sums, user count and covered items of ``users`` (unnormalised).
+
+    The building block of :func:`evaluate_topk`, for evaluations split over
+    processes: each evaluates a disjoint share of :func:`eval_users`, the sums,
+    counts and coverage masks are added up (``all_reduce``), then
+    :meth:`TopKSums.result` divides once. Arguments as :func:`evaluate_topk`;
+    ``users`` (default :func:`eval_users`) must all have ground truth and may be
+    empty (zero sums).
+    """
+    num_items, ks = _check_eval_args(eval_items, seen_items, num_items, ks, batch_size)
+    if users is None:
+        users = eval_users(eval_items)
     max_k = ks[-1]
 
     # per-user values, summed once at the end: the result does not depend on batch_size
@@ -248,11 +275,44 @@ def evaluate_topk(
                 )
                 seen_k[items[items >= 0].to(seen_k.device)] = True
 
-    num_users = users.numel()
-    result: dict[str, float] = {}
-    for k in ks:
-        for name in METRICS:
-            key = f"{name}@{k}"
-            result[key] = (float(covered[k].sum()) / num_items if name == "coverage"
-                           else float(torch.cat(per_user[key]).sum()) / num_users)
-    return result
+    sums = {key: torch.cat(values).sum() if values else torch.zeros((), dtype=torch.float64)
+            for key, values in per_user.items()}
+    covered = {k: covered.get(k, torch.zeros(num_items, dtype=torch.bool)).cpu() for k in ks}
+    return TopKSums(sums, int(users.numel()), covered)
+
+
+def evaluate_topk(
+    score_fn: ScoreFn | Tensor,
+    eval_items: UserItemCSR,
+    seen_items: UserItemCSR | None = None,
+    num_items: int | None = None,
+    ks: Sequence[int] = (10, 20),
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Full-ranking top-K evaluation over all users with ground truth.
+
+    Args:
+        score_fn: ``users [B] -> scores [B, num_items]`` (called under
+            ``torch.no_grad()`` on user chunks, on any device), or a full
+            ``[num_users, num_items]`` score matrix.
+        eval_items: ground-truth items per user (e.g. ``split.items("test")``).
+        seen_items: items masked to ``-inf`` (e.g. ``split.seen("test")``).
+        num_items: number of items; default ``eval_items.num_items``.
+        ks: cut-offs.
+        batch_size: users per chunk.
+
+    Returns:
+        ``{"recall@10": ..., "precision@10": ..., "f1@10": ..., "ndcg@10": ...,
+        "mrr@10": ..., "hit@10": ..., "map@10": ..., "coverage@10": ..., ...}``
+        for every K in ``ks``: means over users with at least one ground-truth item
+        (``coverage`` over all items).
+
+    Raises:
+        GraphlearnError: no user has ground truth, bad score shape, NaN scores.
+    """
+    num_items, ks = _check_eval_args(eval_items, seen_items, num_items, ks, batch_size)
+    users = eval_users(eval_items)
+    if users.numel() == 0:
+        raise GraphlearnError("no user has ground-truth items to evaluate")
+    sums = topk_sums(score_fn, eval_items, seen_items, num_items, ks, batch_size, users)
+    return sums.result(num_items)

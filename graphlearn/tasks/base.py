@@ -62,18 +62,28 @@ before any data is loaded), ``uses_adversarial_temperature`` (whether
 (whether ``train.num_negative: 0``, 1-vs-all training, is implemented; otherwise
 it is a config error).
 
-Distributed training (a hook, not implemented yet): under ``torchrun`` the
-trainer will pass ``rank`` / ``world_size`` through :attr:`Task.rank` and
-:attr:`Task.world_size`; a task then yields only its rank's share of each
-epoch's batches from ``train_batches`` (drawing the *global* permutation from
-the shared generator first, so the union over ranks is the single-process
-epoch) and, in ``evaluate``, scores its shard of queries and gathers the
-per-query values exactly once (no padding duplicates) before averaging.
+Distributed training (``torchrun``, see :mod:`graphlearn.train.trainer`): the
+trainer sets :attr:`Task.rank` and :attr:`Task.world_size`. A task that sets
+``supports_distributed = True`` then
+
+* yields only its rank's share of each of the epoch's batches from
+  ``train_batches``, drawing the *global* permutation and negatives from the
+  shared generator first (every rank holds the same generator state), so the
+  union of the ranks' shards is the single-process batch and the generator
+  stays in step on every rank; ``num_batches`` stays the global count;
+* in ``evaluate``, scores its share of the queries (a disjoint, contiguous
+  slice: no padding duplicates) and reduces the per-query sums and counts over
+  the ranks exactly once before dividing, so every rank returns the same,
+  single-process metrics.
+
+Under ``WORLD_SIZE > 1`` any other task is a :class:`~graphlearn.errors.ConfigError`
+when constructed (``supports_distributed = False``, the default).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -107,6 +117,7 @@ class Task(ABC):
     losses: ClassVar[tuple[str, ...]] = ()
     uses_adversarial_temperature: ClassVar[bool] = False
     allows_one_vs_all: ClassVar[bool] = False
+    supports_distributed: ClassVar[bool] = False
 
     def __init__(self, cfg: Config, data: Any = None) -> None:
         if cfg.task != self.name:
@@ -115,6 +126,11 @@ class Task(ABC):
         self.device = torch.device("cpu")
         self.rank = 0
         self.world_size = 1
+        world_size = os.environ.get("WORLD_SIZE", "1")
+        if world_size.isdigit() and int(world_size) > 1 and not self.supports_distributed:
+            raise ConfigError(f"WORLD_SIZE={world_size}: distributed training is implemented "
+                              f"for the recommendation task only so far (task "
+                              f"{self.name!r}); run a single process")
         self.check_config(cfg)
         self.setup(self.load_data() if data is None else data)
 

@@ -39,6 +39,12 @@ per evaluation (``model.encode()``), then users are scored in chunks of
 ``mrr``, ``hit``, ``map``, ``coverage`` at every K of ``eval.ks``
 (``"ndcg@10"``, ...).
 
+Distributed (``torchrun``, :mod:`graphlearn.tasks.base`): every rank draws the
+same global permutation and negatives, then keeps its contiguous share
+(``tensor_split``) of each batch; evaluation scores a contiguous share of the
+users on each rank and all-reduces the per-user metric sums, the user count
+and the coverage item masks (SUM, then ``> 0``) once, so each user counts once.
+
 Recommending new items (:meth:`RecommendationTask.recommend`) masks every known
 interaction, train, validation and test alike.
 """
@@ -49,6 +55,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -65,7 +72,14 @@ from graphlearn.data.interactions import (
     to_implicit,
 )
 from graphlearn.errors import ConfigError, GraphlearnError
-from graphlearn.metrics.topk import METRICS, evaluate_topk, topk_items
+from graphlearn.metrics.topk import (
+    METRICS,
+    TopKSums,
+    eval_users,
+    evaluate_topk,
+    topk_items,
+    topk_sums,
+)
 from graphlearn.models.losses import bpr_loss
 from graphlearn.tasks.base import TASKS, Task
 
@@ -152,6 +166,7 @@ class RecommendationTask(Task):
 
     name = "recommendation"
     losses = ("bpr",)
+    supports_distributed = True
 
     def setup(self, data: Any) -> None:
         self.data, self.split = prepare_interactions(data, self.cfg)
@@ -186,6 +201,9 @@ class RecommendationTask(Task):
             user = self.train_pairs[0, index]
             pos_item = self.train_pairs[1, index]
             neg_item = self._sampler.sample(user, k, generator)  # (B, k)
+            if self.world_size > 1:  # this rank's contiguous share of the global batch
+                share = torch.arange(user.numel()).tensor_split(self.world_size)[self.rank]
+                user, pos_item, neg_item = user[share], pos_item[share], neg_item[share]
             yield RecBatch(user, pos_item, neg_item)
 
     def training_step(self, model: nn.Module, batch: RecBatch) -> Tensor:
@@ -216,9 +234,29 @@ class RecommendationTask(Task):
         def score_fn(users: Tensor) -> Tensor:
             return model.score_all(user_repr[users.to(user_repr.device)], item_repr)
 
-        return evaluate_topk(score_fn, self._truth[split], self._seen[split],
-                             num_items=self.num_items, ks=self.cfg.eval.ks,
-                             batch_size=self.cfg.eval.batch_size)
+        truth, seen = self._truth[split], self._seen[split]
+        if self.world_size == 1 or not dist.is_initialized():
+            return evaluate_topk(score_fn, truth, seen, num_items=self.num_items,
+                                 ks=self.cfg.eval.ks, batch_size=self.cfg.eval.batch_size)
+        # this rank's contiguous share of the users, then one SUM over the ranks
+        users = eval_users(truth).tensor_split(self.world_size)[self.rank]
+        part = topk_sums(score_fn, truth, seen, num_items=self.num_items, ks=self.cfg.eval.ks,
+                         batch_size=self.cfg.eval.batch_size, users=users)
+        keys = sorted(part.sums)
+        ks = sorted(part.covered)
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        totals = torch.stack([part.sums[key] for key in keys]
+                             + [torch.tensor(float(part.num_users), dtype=torch.float64)])
+        totals = totals.to(device)
+        covered = torch.stack([part.covered[k] for k in ks]).to(device=device, dtype=torch.int32)
+        dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+        dist.all_reduce(covered, op=dist.ReduceOp.SUM)  # > 0: in some rank's lists
+        totals, covered = totals.cpu(), covered.cpu() > 0
+        whole = TopKSums({key: totals[i] for i, key in enumerate(keys)}, int(totals[-1]),
+                         {k: covered[i] for i, k in enumerate(ks)})
+        if whole.num_users == 0:
+            raise GraphlearnError("no user has ground-truth items to evaluate")
+        return whole.result(self.num_items)
 
     # -- recommending ----------------------------------------------------------------------
 

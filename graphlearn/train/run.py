@@ -10,13 +10,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
 from torch import nn
 
 from graphlearn.config import Config
+from graphlearn.errors import GraphlearnError
 from graphlearn.tasks.base import Task, build_task
 from graphlearn.train.rundir import CheckpointError, RunDir
 from graphlearn.train.trainer import Trainer, config_fingerprint
-from graphlearn.train.utils import resolve_device
+from graphlearn.train.utils import DistInfo, init_distributed, resolve_device
 
 __all__ = ["default_run_dir", "load_run", "train"]
 
@@ -54,21 +56,64 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     The directory is checked before the data is loaded and written only after
     the task and the model have been built, so a bad config or missing data
     leaves nothing behind.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) this initialises the default process
+    group (gloo on CPU, nccl on CUDA) unless the caller did, and destroys it at
+    the end. Rank 0 chooses the run directory, checks it and loads the data
+    first (a failure there is raised on every rank); the other ranks follow,
+    and only rank 0 writes (see :mod:`graphlearn.train.trainer`). Every rank
+    returns the same ``final``. Several nodes need the run directory on a
+    shared file system (all ranks read rank 0's checkpoints).
     """
-    if out is None:
-        out = cfg.out if cfg.out is not None else default_run_dir(cfg)
-    cfg = dataclasses.replace(cfg, out=str(out))
-    if resume:
-        run = RunDir.open(out)
-        run.check_resume(cfg)
-    else:
-        run = RunDir(out)
-        run.check_new(cfg)
-    task = build_task(cfg, data)
-    trainer = Trainer(task, run, progress=progress, log=log, command=command)
-    if not resume:
-        run.initialize(cfg)
-    return run, trainer.fit(resume=resume, max_epochs=max_epochs)
+    info = DistInfo.from_env()
+    owns_group = init_distributed(info, resolve_device(cfg.train.device))
+    try:
+        if out is None:
+            out = cfg.out if cfg.out is not None else default_run_dir(cfg)
+        if info.distributed:  # rank 0's choice (a default name holds a timestamp)
+            box = [str(out)]
+            dist.broadcast_object_list(box, src=0)
+            out = box[0]
+        cfg = dataclasses.replace(cfg, out=str(out))
+
+        def check() -> RunDir:
+            run = RunDir.open(out) if resume else RunDir(out)
+            if resume:
+                run.check_resume(cfg)
+            else:
+                run.check_new(cfg)
+            return run
+
+        run = _main_first(info, check)
+        task = _main_first(info, lambda: build_task(cfg, data))
+        trainer = Trainer(task, run, progress=progress, log=log, command=command)
+        if not resume and info.is_main:
+            run.initialize(cfg)
+        return run, trainer.fit(resume=resume, max_epochs=max_epochs)
+    finally:
+        if owns_group:
+            dist.destroy_process_group()
+
+
+def _main_first(info: DistInfo, fn: Callable[[], Any]) -> Any:
+    """``fn()`` on rank 0, then on the other ranks; a :class:`GraphlearnError` on rank 0
+    is raised on every rank (instead of leaving the others waiting)."""
+    if not info.distributed:
+        return fn()
+    result, error = None, None
+    if info.is_main:
+        try:
+            result = fn()
+        except GraphlearnError as caught:
+            error = caught
+    box = [None if error is None else (type(error).__name__, str(error))]
+    dist.broadcast_object_list(box, src=0)
+    if error is not None:
+        raise error
+    if box[0] is not None:
+        name, message = box[0]
+        raise GraphlearnError(f"rank 0 failed ({name}): {message}")
+    return result if info.is_main else fn()
 
 
 def load_run(path: str | os.PathLike, checkpoint: str = "best", root: str | None = None,

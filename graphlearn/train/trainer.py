@@ -1,4 +1,4 @@
-"""The trainer: epochs, validation, model selection, early stopping, checkpoints.
+r"""The trainer: epochs, validation, model selection, early stopping, checkpoints.
 
 :class:`Trainer` drives any :class:`~graphlearn.tasks.base.Task`:
 
@@ -25,11 +25,41 @@ every random draw of training comes from the checkpointed RNG states, the
 run ends with the same metrics as an uninterrupted one (on the same machine
 and thread count). ``best.pt`` is written before ``last.pt``, so a kill
 between the two only makes the resumed run redo an epoch.
+
+Distributed (``torchrun --nproc_per_node=N``; :func:`graphlearn.train.train`
+initialises the process group, gloo on CPU, nccl on CUDA): the task must set
+``supports_distributed`` (recommendation so far). Every rank builds the same
+model from the same seed and holds the same generator, so all ranks draw the
+same global permutation and negatives; rank ``r`` trains on its contiguous
+share of each global batch of ``train.batch_size`` (``train.batch_size`` stays
+the *global* batch). The model is wrapped in DistributedDataParallel, which
+averages the ranks' gradients. Rank ``r``'s loss (a mean over its ``n_r``
+examples) is multiplied by ``N * n_r / n`` (``n`` = the global batch, from one
+``all_reduce`` per step), so DDP's average is
+
+.. math::
+    \frac{1}{N}\sum_r \frac{N n_r}{n} \nabla \bar\ell_r
+    = \sum_r \frac{n_r}{n} \nabla \bar\ell_r = \nabla \bar\ell,
+
+the single-process gradient of the batch mean, whether or not ``n`` divides by
+``N`` (uneven shards, e.g. the last batch, are weighted by their size; a rank
+with an empty share contributes a zero gradient). This holds for every loss
+term that is a mean over the batch's examples or does not depend on the batch
+(BPR, the squared embedding penalty); a term that is not additive over
+examples (``reg_squared: false``, RecBole's norm penalty) is only approximated.
+The results equal a single-process run's up to floating-point summation order
+(gradients summed per shard, then across ranks). Evaluation is sharded by the
+task and reduced once, so every rank gets the same metrics and takes the same
+selection and early-stopping decisions without a broadcast. Only rank 0 writes
+the run directory (metrics, checkpoints, ``final.json``) and logs; every rank
+loads rank 0's checkpoints (``best.pt`` at the end, after a barrier;
+``last.pt`` on resume).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import shlex
 import sys
@@ -38,6 +68,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.distributed as dist
+from torch import Tensor, nn
 from tqdm import tqdm
 
 import graphlearn
@@ -69,6 +101,21 @@ def _stderr_log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
+class _TrainStep(nn.Module):
+    """The task's training step as a module, so DistributedDataParallel can wrap it
+    (DDP synchronises gradients of what runs through its ``forward``)."""
+
+    def __init__(self, model: nn.Module, task: Task) -> None:
+        super().__init__()
+        self.model = model
+        self.task = task  # not a module: a plain attribute
+
+    def forward(self, batch: Any, empty: bool = False) -> Tensor:
+        if empty:  # this rank's share is empty: a zero loss that still reaches every parameter
+            return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+        return self.task.training_step(self.model, batch)
+
+
 class Trainer:
     """Trains ``task``'s model into the run directory ``run``.
 
@@ -92,8 +139,18 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.log = log or _stderr_log
         self.command = list(sys.argv if command is None else command)
-        self.dist = DistInfo.from_env()  # hook: DDP sets rank/world_size here
-        self.device = resolve_device(self.cfg.train.device)
+        self.dist = DistInfo.from_env()
+        if self.dist.distributed:
+            if not dist.is_initialized():
+                raise GraphlearnError(f"WORLD_SIZE={self.dist.world_size} but no process "
+                                      f"group: train through graphlearn.train.train")
+            if not task.supports_distributed:
+                raise GraphlearnError(f"distributed training is implemented for the "
+                                      f"recommendation task only so far (task {task.name!r})")
+            if not self.dist.is_main:
+                self.progress, self.log = False, lambda _: None
+            task.rank, task.world_size = self.dist.rank, self.dist.world_size
+        self.device = self.dist.device(resolve_device(self.cfg.train.device))
         self.metric = str(self.cfg.train.metric)
         self.has_valid = task.has_split("valid")
         task.check_metric(self.metric)
@@ -102,7 +159,21 @@ class Trainer:
 
         torch.manual_seed(self.cfg.train.seed)
         self.generator = torch.Generator().manual_seed(self.cfg.train.seed)
-        self.model = task.build_model()  # hook: DistributedDataParallel wraps it here
+        self.model = task.build_model()
+        self._ddp: nn.Module | None = None
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # same seed on every rank: identical initial parameters, so nothing is
+            # synced at construction (init_sync=False), and buffers (LightGCN's sparse
+            # adjacency, derived from the data) never are
+            no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                              inspect.signature(DistributedDataParallel).parameters
+                              else {"broadcast_buffers": False})  # torch < 2.13
+            self._ddp = DistributedDataParallel(
+                _TrainStep(self.model, task),
+                device_ids=[self.device] if self.device.type == "cuda" else None,
+                init_sync=False, **no_buffer_sync)
         self.optimizer = make_optimizer(self.cfg.train, self.model.parameters())
         self.scheduler = None  # no scheduler in the config yet; checkpointed when added
 
@@ -208,9 +279,10 @@ class Trainer:
                 return final
             if self.run.has_checkpoint("last"):
                 self._restore(self.run.load_checkpoint("last"))
-                self.run.truncate_metrics(self.epoch)
+                if self.dist.is_main:
+                    self.run.truncate_metrics(self.epoch)
                 self.log(f"resuming {self.run.path} after epoch {self.epoch}")
-            else:
+            elif self.dist.is_main:
                 self.run.truncate_metrics(0)
                 self.log(f"{self.run.path}: no checkpoint yet; starting from epoch 1")
         self.sessions += 1
@@ -234,15 +306,15 @@ class Trainer:
                    disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
         for batch in bar:
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.task.training_step(self.model, batch)
-            if not torch.isfinite(loss):
-                raise GraphlearnError(f"epoch {epoch}: the loss is {loss.item()} (not finite); "
+            loss, value, examples = self._loss(batch)
+            if not math.isfinite(value):
+                raise GraphlearnError(f"epoch {epoch}: the loss is {value} (not finite); "
                                       f"lower train.lr or check the data")
             loss.backward()
             self.optimizer.step()
             steps += 1
-            total_loss += float(loss.detach())
-            total_examples += self.task.num_examples(batch)
+            total_loss += value
+            total_examples += examples
             if self.progress:
                 rate = total_examples / max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix(loss=f"{total_loss / steps:.4f}", ex_s=f"{rate:,.0f}",
@@ -266,10 +338,30 @@ class Trainer:
                 self.done = True
         if not self.has_valid and epoch == cfg.epochs:
             self.best_epoch, improved, self.done = epoch, True, True
-        if improved:
-            self.run.save_checkpoint("best", self._state())
-        self.run.save_checkpoint("last", self._state())  # after best.pt (module docstring)
+        if self.dist.is_main:
+            if improved:
+                self.run.save_checkpoint("best", self._state())
+            self.run.save_checkpoint("last", self._state())  # after best.pt (module docstring)
         self.log(line)
+
+    def _loss(self, batch: Any) -> tuple[Tensor, float, int]:
+        """``(loss to backpropagate, the batch's mean loss, examples)`` of one batch; under
+        DDP the loss is rescaled so the averaged gradient is the global batch's (module
+        docstring) and the mean loss and examples are the global batch's."""
+        if self._ddp is None:
+            loss = self.task.training_step(self.model, batch)
+            return loss, float(loss.detach()), self.task.num_examples(batch)
+        n_local = self.task.num_examples(batch)
+        loss = self._ddp(batch, n_local == 0)
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        stats = torch.tensor([float(n_local), float(loss.detach()) * n_local],
+                             dtype=torch.float64, device=device)
+        dist.all_reduce(stats, op=dist.ReduceOp.SUM)
+        n_global, loss_sum = (float(x) for x in stats.cpu())
+        if n_global == 0:
+            return loss, 0.0, 0
+        scale = self.dist.world_size * n_local / n_global
+        return loss * scale, loss_sum / n_global, int(n_global)
 
     def _validate(self, epoch: int, loss: float, train_s: float) -> bool:
         start = time.perf_counter()
@@ -287,6 +379,8 @@ class Trainer:
         patience = self.cfg.train.patience
         if patience is not None and self.bad_evals >= patience:
             self.done = self.stopped_early = True
+        if not self.dist.is_main:
+            return improved
         self.run.append_metrics({
             "epoch": epoch, "split": "valid", "metrics": metrics, "loss": loss,
             "train_time_s": train_s, "eval_time_s": time.perf_counter() - start,
@@ -297,6 +391,8 @@ class Trainer:
     # -- the end -----------------------------------------------------------------------------
 
     def _finish(self) -> dict[str, Any]:
+        if self.dist.distributed:
+            dist.barrier()  # rank 0 has written best.pt
         if not self.run.has_checkpoint("best"):
             raise RunDirError(f"{self.run.path}: training ended without a best checkpoint "
                               f"(no validation metric was ever finite)")
@@ -313,6 +409,8 @@ class Trainer:
                 if self.task.has_split(split):
                     start = time.perf_counter()
                     results[split] = self.task.evaluate(self.model, split)
+                    if not self.dist.is_main:
+                        continue
                     self.run.append_metrics({
                         "epoch": self.best_epoch, "split": split, "metrics": results[split],
                         "final": True, "eval_time_s": time.perf_counter() - start,
@@ -345,6 +443,11 @@ class Trainer:
         if self.sessions > 1:
             final["note"] = ("resumed run: peak_memory_mb is the last session's; wall and "
                              "train times add up all sessions")
-        self.run.write_json("final.json", final)
+        if self.dist.distributed:
+            final["world_size"] = self.dist.world_size
+            final["note_distributed"] = ("train_time_s, wall_time_s and peak_memory_mb are "
+                                         "rank 0's")
+        if self.dist.is_main:
+            self.run.write_json("final.json", final)
         return final
 

@@ -18,8 +18,8 @@ from torch import nn
 from graphlearn.config import TrainConfig
 from graphlearn.errors import GraphlearnError
 
-__all__ = ["DistInfo", "git_commit", "machine_info", "make_optimizer", "peak_memory_mb",
-           "resolve_device"]
+__all__ = ["DistInfo", "git_commit", "init_distributed", "machine_info", "make_optimizer",
+           "peak_memory_mb", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,25 +84,62 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 class DistInfo:
     """The process's place in a distributed run (``torchrun`` sets the variables).
 
-    Only single-process training is implemented; :meth:`from_env` fails clearly
-    under ``torchrun`` with more than one process. This is the hook for
-    DistributedDataParallel: the trainer will wrap the model, pass ``rank`` and
-    ``world_size`` to the task (see :mod:`graphlearn.tasks.base`), and let only
-    ``rank == 0`` write the run directory (:attr:`is_main`).
+    ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (default ``0``, ``1``, ``0``: a
+    single process). With ``world_size > 1``, :func:`graphlearn.train.train`
+    initialises the process group (:func:`init_distributed`: gloo on CPU, nccl on
+    CUDA), the trainer wraps the model in DistributedDataParallel, passes
+    ``rank`` / ``world_size`` to the task (see :mod:`graphlearn.tasks.base`), and
+    only ``rank == 0`` writes the run directory (:attr:`is_main`).
     """
 
     rank: int = 0
     world_size: int = 1
+    local_rank: int = 0
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
     @classmethod
     def from_env(cls) -> DistInfo:
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-        if world_size > 1:
-            raise GraphlearnError(f"distributed training (WORLD_SIZE={world_size}) is not "
-                                  f"implemented yet; run a single process")
-        return cls(rank, world_size)
+        try:
+            world_size = int(os.environ.get("WORLD_SIZE", "1"))
+            rank = int(os.environ.get("RANK", "0"))
+            local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        except ValueError as error:
+            raise GraphlearnError(f"bad distributed environment variable ({error})") from None
+        if world_size < 1 or not 0 <= rank < world_size or local_rank < 0:
+            raise GraphlearnError(f"bad distributed environment: RANK={rank}, "
+                                  f"WORLD_SIZE={world_size}, LOCAL_RANK={local_rank}")
+        return cls(rank, world_size, local_rank)
+
+    def device(self, device: torch.device) -> torch.device:
+        """``device`` for this process: ``cuda:LOCAL_RANK`` for CUDA under ``torchrun``."""
+        if self.distributed and device.type == "cuda" and device.index is None:
+            return torch.device("cuda", self.local_rank)
+        return device
+
+
+def init_distributed(info: DistInfo, device: torch.device) -> bool:
+    """Initialise the default process group for ``info`` (gloo on CPU, nccl on CUDA).
+
+    Returns whether this call initialised it (``False``: a single process, or a
+    group the caller already initialised), i.e. whether the caller should
+    :func:`torch.distributed.destroy_process_group` at the end.
+    """
+    import torch.distributed as dist
+
+    if not info.distributed or dist.is_initialized():
+        return False
+    if not dist.is_available():
+        raise GraphlearnError("torch.distributed is not available in this PyTorch build")
+    device = info.device(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    return True
