@@ -27,6 +27,7 @@ One function, several implementations of the same math (``backend=``):
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,27 +144,26 @@ def _fallback_warning(fused: str, reason: str) -> None:
         )
 
 
+#: The fused backend ``auto`` tries per device type: (backend, module holding its
+#: ``SUPPORTED_DTYPES``, name used in the fallback warning).
+_AUTO_FUSED = {
+    "cpu": ("cpu", "graphlearn.ops.cpu", "fused CPU kernel"),
+    "cuda": ("triton", "graphlearn.ops.triton", "Triton GPU kernel"),
+}
+
+
 def resolve_backend(backend: str, x: Tensor, spec: RSpmmSpec) -> Backend:
     """The backend that runs this call; explicit names fail loudly when they cannot."""
     if isinstance(backend, str) and normalize_name(backend) == "auto":
-        if x.device.type == "cpu":
-            cpu = BACKENDS.get("cpu")
-            reason = cpu.unavailable(x, spec)
+        fused = _AUTO_FUSED.get(x.device.type)
+        if fused is not None:
+            name, module, label = fused
+            kernel = BACKENDS.get(name)
+            reason = kernel.unavailable(x, spec)
             if reason is None:
-                return cpu
-            from graphlearn.ops.cpu import SUPPORTED_DTYPES
-
-            if x.dtype in SUPPORTED_DTYPES:
-                _fallback_warning("fused CPU kernel", reason)
-        elif x.device.type == "cuda":
-            triton = BACKENDS.get("triton")
-            reason = triton.unavailable(x, spec)
-            if reason is None:
-                return triton
-            from graphlearn.ops.triton import SUPPORTED_DTYPES as TRITON_DTYPES
-
-            if x.dtype in TRITON_DTYPES:
-                _fallback_warning("Triton GPU kernel", reason)
+                return kernel
+            if x.dtype in importlib.import_module(module).SUPPORTED_DTYPES:
+                _fallback_warning(label, reason)
         return BACKENDS.get("reference")
     chosen = BACKENDS.get(backend)
     reason = chosen.unavailable(x, spec)
