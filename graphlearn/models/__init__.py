@@ -6,12 +6,13 @@ config's ``model.params`` plus what the task knows about the data (see
 module so that it registers itself; a new model module adds its import here.
 """
 
-from graphlearn.models import gae, kge, lightgcn, mf  # noqa: F401  (register the models)
+from graphlearn.models import gae, kge, lightgcn, mf, nbfnet  # noqa: F401  (register the models)
 from graphlearn.models.gae import GAE
 from graphlearn.models.kge import ComplEx, DistMult, RotatE
 from graphlearn.models.lightgcn import LightGCN
 from graphlearn.models.mf import BPRMF, EmbeddingRecommender
+from graphlearn.models.nbfnet import NBFNet
 from graphlearn.models.registry import MODELS, build_model, list_models
 
 __all__ = ["BPRMF", "GAE", "MODELS", "ComplEx", "DistMult", "EmbeddingRecommender", "LightGCN",
-           "RotatE", "build_model", "list_models"]
+           "NBFNet", "RotatE", "build_model", "list_models"]

@@ -1,12 +1,30 @@
-r"""Transductive knowledge-graph completion with embedding models (DESIGN.md §2).
+r"""Knowledge-graph completion (DESIGN.md §2): embedding models and graph models.
 
 Data
 ----
 A ``kg_triples`` dataset (:func:`graphlearn.data.kg.load_kg`): ``R`` original
 relations, their inverses ``r + R`` (so models are built with
 ``num_relations = 2R``), train/valid/test triples and the filter set of every
-known true triple. Inductive benchmarks (:class:`~graphlearn.data.kg.InductiveKG`)
-are rejected: an embedding table has no row for an entity unseen in training.
+known true triple.
+
+An inductive GraIL benchmark (:class:`~graphlearn.data.kg.InductiveKG`) is
+accepted for models that score unseen entities (class attribute
+``inductive = True``, e.g. NBFNet) and rejected for embedding models. Training
+and validation use the training graph (its ``train.txt`` is both the message
+graph and the training queries; ``valid.txt`` the validation queries, filtered
+by the training graph's triples); the test queries are the inference graph's
+``test.txt``, answered over its message graph (``name_ind/train.txt``) and
+filtered by its facts only, as in NBFNet-PyG.
+
+Graph models
+------------
+A model with the class attribute ``uses_graph = True`` (NBFNet) receives the
+split's message graph (a PyG ``Data``) as first argument of every call:
+``model(graph, head, relation, candidates)`` and
+``model.score_all_tails(graph, head, relation)``. At training time the graph
+of each batch first loses the edges that state the batch's answers:
+``model.remove_easy_edges(graph, head, relation, tail)`` (the query triple and
+its inverse, or with ``remove_one_hop`` every edge between head and tail).
 
 Training
 --------
@@ -52,6 +70,7 @@ scores come back best first, ties broken by the lower entity id.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,7 +85,7 @@ from graphlearn.models.losses import self_adversarial_bce
 from graphlearn.tasks.base import TASKS, Task
 from graphlearn.tasks.negatives import KGNegativeBatch, sample_kg_negatives, training_filter_index
 
-__all__ = ["KGTask", "predict"]
+__all__ = ["KGTask", "predict", "score_all_tails"]
 
 _SPLITS = ("valid", "test")
 
@@ -82,8 +101,9 @@ def predict(model: nn.Module, data: Any, *, relation: str, head: str | None = No
     ``relation`` may itself be an inverse, ``name^-1``.
 
     Args:
-        model: a KG embedding model with ``score_all_tails`` (evaluation mode).
-        data: the KG (:func:`graphlearn.data.kg.load_kg`).
+        model: a KG model with ``score_all_tails`` (evaluation mode).
+        data: the KG (:func:`graphlearn.data.kg.load_kg`); for a graph model also the
+            message graph the query is answered on.
         relation: the query relation's name.
         head: the known head's name (predict tails).
         tail: the known tail's name (predict heads).
@@ -115,7 +135,7 @@ def predict(model: nn.Module, data: Any, *, relation: str, head: str | None = No
     device = next(model.parameters()).device
     query = torch.tensor([query_entity], dtype=torch.long)
     query_rel = torch.tensor([rel], dtype=torch.long)
-    scores = model.score_all_tails(query.to(device), query_rel.to(device))[0]
+    scores = score_all_tails(model, data)(query.to(device), query_rel.to(device))[0]
     scores = scores.detach().float().cpu()
     candidates = torch.arange(scores.numel())
     if exclude_known:
@@ -127,6 +147,14 @@ def predict(model: nn.Module, data: Any, *, relation: str, head: str | None = No
     order = torch.sort(candidate_scores, descending=True, stable=True).indices[:k]
     names = data.entity_names
     return [(names[int(candidates[i])], float(candidate_scores[i])) for i in order]
+
+
+def score_all_tails(model: nn.Module, graph: Any = None):
+    """``score(head [b], relation [b]) -> [b, N]`` of ``model``; a graph model
+    (``uses_graph``) is given ``graph``, the message graph the queries are asked on."""
+    if getattr(model, "uses_graph", False):
+        return functools.partial(model.score_all_tails, graph)
+    return model.score_all_tails
 
 
 def _regularization(model: nn.Module, head: Tensor, relation: Tensor, tail: Tensor) -> Tensor:
@@ -163,25 +191,60 @@ class KGTask(Task):
                               "train.num_negative 0 (1-vs-all)")
 
     def setup(self, data: Any) -> None:
+        import graphlearn.models  # noqa: F401  (registers the models)
         from graphlearn.data.kg import InductiveKG
+        from graphlearn.models.registry import MODELS
 
-        if isinstance(data, InductiveKG):
+        model_cls = MODELS.get(self.cfg.model.name)
+        self.graph_model = bool(getattr(model_cls, "uses_graph", False))
+        self.inductive = isinstance(data, InductiveKG)
+        if self.inductive and not getattr(model_cls, "inductive", False):
             raise ConfigError(f"{self.cfg.data.name}: an inductive benchmark (test entities "
-                              f"unseen in training); embedding models cannot score unseen "
-                              f"entities (use an inductive model such as NBFNet)")
+                              f"unseen in training); model {self.cfg.model.name!r} cannot score "
+                              f"unseen entities (use an inductive model such as NBFNet)")
+        if self.inductive:
+            train, test = data.train, data.test
+        else:
+            train = test = data
         for key in ("train_triples", "valid_triples", "test_triples", "filter_triples"):
-            if getattr(data, key, None) is None:
+            if getattr(train, key, None) is None:
                 raise ConfigError(f"{self.cfg.data.name}: task 'kg' needs a knowledge graph "
                                   f"with {key} (a kg_triples dataset)")
-        self.data = data
-        self.num_entities = int(data.num_nodes)
-        self.num_relations = int(data.num_relations)
-        self.train_triples = data.train_triples.long()
+        self.data = train
+        self.test_data = test
+        self.num_entities = int(train.num_nodes)
+        self.num_relations = int(train.num_relations)
+        self.train_triples = train.train_triples.long()
         if self.train_triples.size(0) == 0:
             raise GraphlearnError(f"{self.cfg.data.name}: the training split is empty")
-        self.train_index = training_filter_index(data)
-        self.filter_index = FilterIndex.from_data(data)
-        self._triples = {"valid": data.valid_triples.long(), "test": data.test_triples.long()}
+        self.train_index = training_filter_index(train)
+        self.filter_index = FilterIndex.from_data(train)
+        self._filters = {"valid": self.filter_index,
+                         "test": FilterIndex.from_data(test) if self.inductive
+                         else self.filter_index}
+        self._triples = {"valid": train.valid_triples.long(), "test": test.test_triples.long()}
+        self._graphs = {"train": self._message_graph(train), "valid": self._message_graph(train),
+                        "test": self._message_graph(test)}
+        if not self.inductive:
+            self._graphs["valid"] = self._graphs["test"] = self._graphs["train"]
+
+    @staticmethod
+    def _message_graph(kg: Any) -> Any:
+        from torch_geometric.data import Data
+
+        return Data(edge_index=kg.edge_index, edge_type=kg.edge_type,
+                    num_nodes=int(kg.num_nodes), num_relations=int(kg.num_relations))
+
+    def to(self, device: torch.device | str) -> KGTask:
+        super().to(device)
+        if self.graph_model:
+            moved = {id(g): g.to(self.device) for g in self._graphs.values()}
+            self._graphs = {split: moved[id(g)] for split, g in self._graphs.items()}
+        return self
+
+    def message_graph(self, split: str) -> Any:
+        """The message graph (PyG ``Data``) the queries of ``split`` are answered on."""
+        return self._graphs[split]
 
     # -- model ---------------------------------------------------------------------------
 
@@ -211,8 +274,14 @@ class KGTask(Task):
             head, relation, tail, negative = (
                 t.to(self.device) for t in (batch.head, batch.relation, batch.tail,
                                             batch.negative))
-            pos_score = model(head, relation, tail)  # (b,)
-            neg_score = model(head.unsqueeze(1), relation.unsqueeze(1), negative)  # (b, k)
+            if self.graph_model:
+                graph = self._training_graph(model, head, relation, tail)
+                candidates = torch.cat([tail.unsqueeze(1), negative], dim=1)  # (b, 1 + k)
+                scores = model(graph, head, relation, candidates)
+                pos_score, neg_score = scores[:, 0], scores[:, 1:]
+            else:
+                pos_score = model(head, relation, tail)  # (b,)
+                neg_score = model(head.unsqueeze(1), relation.unsqueeze(1), negative)  # (b, k)
             loss = self_adversarial_bce(pos_score, neg_score,
                                         self.cfg.train.adversarial_temperature)
             return loss + _regularization(model, head, relation, tail)
@@ -224,12 +293,23 @@ class KGTask(Task):
         target = self.train_index.mask(head, relation).to(self.device, torch.float32)  # (2b, N)
         head, relation, answer = head.to(self.device), relation.to(self.device), \
             answer.to(self.device)
-        scores = model.score_all_tails(head, relation)  # (2b, N)
+        if self.graph_model:
+            graph = self._training_graph(model, head, relation, answer)
+            scores = model.score_all_tails(graph, head, relation)  # (2b, N)
+        else:
+            scores = model.score_all_tails(head, relation)  # (2b, N)
         if self.cfg.train.loss == "ce":
             loss = F.cross_entropy(scores, answer)
         else:
             loss = F.binary_cross_entropy_with_logits(scores, target)
         return loss + _regularization(model, head, relation, answer)
+
+    def _training_graph(self, model: nn.Module, head: Tensor, relation: Tensor,
+                        tail: Tensor) -> Any:
+        """The training message graph without the batch's answer edges."""
+        graph = self._graphs["train"]
+        remove = getattr(model, "remove_easy_edges", None)
+        return graph if remove is None else remove(graph, head, relation, tail)
 
     # -- evaluation ----------------------------------------------------------------------
 
@@ -246,7 +326,8 @@ class KGTask(Task):
             raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
         if not self.has_split(split):
             raise GraphlearnError(f"{self.cfg.data.name}: the {split} split is empty")
-        metrics = evaluate_kg(model.score_all_tails, self._triples[split], self.filter_index,
+        metrics = evaluate_kg(score_all_tails(model, self._graphs[split]), self._triples[split],
+                              self._filters[split],
                               batch_size=self.cfg.eval.batch_size,
                               mode=self.cfg.eval.ranking_mode, device=self.device)
         assert isinstance(metrics, dict)
@@ -255,11 +336,20 @@ class KGTask(Task):
     # -- prediction ----------------------------------------------------------------------
 
     def predict(self, model: nn.Module, *, relation: str, head: str | None = None,
-                tail: str | None = None, k: int = 10,
-                exclude_known: bool = True) -> list[tuple[str, float]]:
-        """:func:`predict` on this task's data, reusing its filter of known triples."""
-        return predict(model, self.data, relation=relation, head=head, tail=tail, k=k,
-                       exclude_known=exclude_known, filter_index=self.filter_index)
+                tail: str | None = None, k: int = 10, exclude_known: bool = True,
+                graph: str = "test") -> list[tuple[str, float]]:
+        """:func:`predict` on this task's data, reusing its filter of known triples.
+
+        ``graph``: for an inductive benchmark, ask on the inference graph
+        (``"test"``, default: its entities) or the training graph (``"train"``);
+        a transductive KG has one graph.
+        """
+        if graph not in ("train", "test"):
+            raise ConfigError(f"graph must be 'train' or 'test', got {graph!r}")
+        data = self.test_data if graph == "test" else self.data
+        split = "test" if graph == "test" else "valid"
+        return predict(model, data, relation=relation, head=head, tail=tail, k=k,
+                       exclude_known=exclude_known, filter_index=self._filters[split])
 
     # -- reporting -------------------------------------------------------------------------
 

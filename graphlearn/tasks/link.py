@@ -22,6 +22,23 @@ Evaluation
 ----------
 Encode on the split's message graph, decode its ``edge_label_index`` and
 report ``auroc`` and ``ap`` (:func:`graphlearn.metrics.classification.auroc_ap`).
+
+Graph models (NBFNet)
+---------------------
+A model with ``uses_graph = True`` scores node pairs by message passing from
+the pair itself (NBFNet's protocol for Cora / CiteSeer / PubMed, DESIGN.md §2):
+the graph is one relation (id 0) whose edges are listed in both directions, so
+``num_relations = 1`` and each relation is its own inverse. Training visits the
+training positives in random order, ``train.batch_size`` per step; the first
+half of a batch is asked as ``(u, ?)`` and the second half as ``(v, ?)``; each
+query gets ``train.num_negative`` strict negatives (never a training neighbour
+of the query node, :func:`~graphlearn.tasks.negatives.strict_negative_tails`).
+The message graph of a batch loses the batch's positive edges (both
+directions; ``model.remove_easy_edges``), and the loss is binary cross-entropy
+over positives and negatives (each query's negatives averaged, as
+:func:`~graphlearn.models.losses.self_adversarial_bce` with uniform weights).
+Evaluation scores each ``edge_label_index`` pair ``(u, v)`` with
+``model(graph, u, 0, v)``, ``eval.batch_size`` pairs at a time.
 """
 
 from __future__ import annotations
@@ -32,11 +49,15 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.data import Data
 
 from graphlearn.data.link_split import random_link_split, sample_negative_edges
 from graphlearn.errors import ConfigError, GraphlearnError
 from graphlearn.metrics.classification import auroc_ap
+from graphlearn.metrics.ranking import build_filter_index
+from graphlearn.models.losses import self_adversarial_bce
 from graphlearn.tasks.base import TASKS, Task
+from graphlearn.tasks.negatives import strict_negative_tails
 
 __all__ = ["LinkBatch", "LinkTask"]
 
@@ -73,26 +94,45 @@ class LinkTask(Task):
         self.splits = {"train": train, "valid": valid, "test": test}
         if train.edge_label_index.size(1) == 0:
             raise GraphlearnError(f"{d.name}: the training split has no edges")
+        import graphlearn.models  # noqa: F401  (registers the models)
+        from graphlearn.models.registry import MODELS
+
+        self.graph_model = bool(getattr(MODELS.get(self.cfg.model.name), "uses_graph", False))
+        if self.graph_model:
+            # known answers of (u, 0, ?): every training neighbour (both directions listed)
+            triples = torch.stack([train.edge_index[0], torch.zeros_like(train.edge_index[0]),
+                                   train.edge_index[1]], dim=1)
+            self.train_index = build_filter_index(triples, 1, self.num_nodes)
+            self._graphs = {name: Data(edge_index=split.edge_index, num_nodes=self.num_nodes,
+                                       num_relations=1) for name, split in self.splits.items()}
 
     def to(self, device: torch.device | str) -> LinkTask:
         super().to(device)
         self.splits = {name: split.to(self.device) for name, split in self.splits.items()}
+        if self.graph_model:
+            self._graphs = {name: graph.to(self.device) for name, graph in self._graphs.items()}
         return self
 
     # -- model ---------------------------------------------------------------------------
 
     def model_context(self) -> dict[str, Any]:
-        return {"in_channels": int(self.data.x.size(1)), "num_nodes": self.num_nodes}
+        return {"in_channels": int(self.data.x.size(1)), "num_nodes": self.num_nodes,
+                "num_relations": 1}
 
     # -- training ------------------------------------------------------------------------
 
     def num_batches(self) -> int:
+        if self.graph_model:
+            return -(-self.splits["train"].edge_label_index.size(1) // self.cfg.train.batch_size)
         return 1
 
     def num_examples(self, batch: LinkBatch) -> int:
         return int(batch.pos.size(1))
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[LinkBatch]:
+        if self.graph_model:
+            yield from self._query_batches(generator)
+            return
         train = self.splits["train"]
         pos = train.edge_label_index.cpu()  # (2, P): positives only, each edge once
         k = self.cfg.train.num_negative
@@ -100,7 +140,30 @@ class LinkTask(Task):
                                     generator=generator)
         yield LinkBatch(pos, neg)
 
+    def _query_batches(self, generator: torch.Generator) -> Iterator[LinkBatch]:
+        """Batches of positives ``[2, b]`` (as queries ``(u, ?) -> v``) with strict
+        negative tails ``[b, k]`` (``LinkBatch.neg``) for graph models."""
+        pos = self.splits["train"].edge_label_index.cpu()  # (2, P), each edge once
+        size, k = self.cfg.train.batch_size, self.cfg.train.num_negative
+        order = torch.randperm(pos.size(1), generator=generator)
+        index = self.train_index
+        for start in range(0, pos.size(1), size):
+            u, v = pos[:, order[start:start + size]]
+            flip = torch.arange(u.numel()) >= (u.numel() + 1) // 2  # second half: (v, ?) -> u
+            head, tail = torch.where(flip, v, u), torch.where(flip, u, v)
+            zeros = torch.zeros_like(head)
+            negative = strict_negative_tails(head.to(index.keys.device), zeros.to(
+                index.keys.device), tail.to(index.keys.device), index, k, generator)
+            yield LinkBatch(torch.stack([head, tail]), negative.cpu())
+
     def training_step(self, model: nn.Module, batch: LinkBatch) -> Tensor:
+        if self.graph_model:
+            head, tail = batch.pos.to(self.device)
+            relation = torch.zeros_like(head)
+            graph = model.remove_easy_edges(self._graphs["train"], head, relation, tail)
+            candidates = torch.cat([tail.unsqueeze(1), batch.neg.to(self.device)], dim=1)
+            scores = model(graph, head, relation, candidates)  # (b, 1 + k)
+            return self_adversarial_bce(scores[:, 0], scores[:, 1:], None)
         train = self.splits["train"]
         pos, neg = batch.pos.to(self.device), batch.neg.to(self.device)
         z = model.encode(train.x, train.edge_index)
@@ -124,9 +187,21 @@ class LinkTask(Task):
             raise GraphlearnError(f"{self.cfg.data.name}: the {split} split is empty "
                                   f"(data.val_ratio / data.test_ratio)")
         part = self.splits[split]
-        z = model.encode(part.x, part.edge_index)
-        logits = model.decode(z, part.edge_label_index)
+        if self.graph_model:
+            logits = self._score_pairs(model, self._graphs[split], part.edge_label_index)
+        else:
+            z = model.encode(part.x, part.edge_index)
+            logits = model.decode(z, part.edge_label_index)
         return auroc_ap(logits.float().cpu(), part.edge_label.cpu())
+
+    def _score_pairs(self, model: nn.Module, graph: Data, pairs: Tensor) -> Tensor:
+        """Scores ``[M]`` of node pairs ``[2, M]`` by a graph model, in chunks."""
+        size = self.cfg.eval.batch_size
+        out = []
+        for start in range(0, pairs.size(1), size):
+            u, v = pairs[:, start:start + size]
+            out.append(model(graph, u, torch.zeros_like(u), v.unsqueeze(1)).squeeze(1))
+        return torch.cat(out)
 
     # -- reporting -------------------------------------------------------------------------
 

@@ -123,7 +123,7 @@ def test_evaluate_reports_the_metric_names_both_directions():
 
 def test_inductive_data_is_a_config_error():
     kg = InductiveKG("tiny_v1", tiny_kg(), tiny_kg())
-    with pytest.raises(ConfigError, match="embedding models cannot score unseen entities"):
+    with pytest.raises(ConfigError, match="cannot score unseen entities"):
         build_task(kg_config(), kg)
 
 

@@ -32,7 +32,7 @@ def link_config(**train) -> Config:
 def test_registered_with_model_context():
     assert TASKS.get("link") is LinkTask
     task = build_task(link_config(), tiny_graph())
-    assert task.model_context() == {"in_channels": 8, "num_nodes": 40}
+    assert task.model_context() == {"in_channels": 8, "num_nodes": 40, "num_relations": 1}
     assert task.cfg.train.metric == "auroc"
 
 

@@ -1,0 +1,160 @@
+r"""A message graph prepared once for generalized Bellman-Ford layers.
+
+NBFNet (Zhu et al., 2021) re-injects the boundary condition at every layer as
+a *self-loop message*: node ``i`` aggregates the messages of its in-edges
+**and** its own boundary vector ``b_i`` (with weight 1, unchanged by any
+relation). To compute that aggregation in one fused ``rspmm`` pass, the
+message graph is extended once:
+
+* node ids ``0 .. V-1`` are the graph's nodes (their rows of ``x``);
+  ids ``V .. 2V-1`` stand for the boundary rows (``x_ext = [x ; boundary]``);
+* the ``E`` real edges keep their relation ids ``0 .. R-1``; ``V`` self-loop
+  edges ``V + i -> i`` get the extra relation id ``R``, whose relation vector
+  is the identity of the message (1 for DistMult, 0 for TransE, ``1 + 0i`` for
+  RotatE) so that their message is exactly ``b_i``.
+
+Every reduction then sees ``deg(i) + 1`` messages, as in NBFNet, and PNA's
+degree scalers use that degree. Aggregation goes into targets (row 1 of
+``edge_index``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from graphlearn.ops.graph import RelGraph
+
+__all__ = ["BellmanFordGraph"]
+
+_CACHE_ATTR = "_graphlearn_bellman_ford_graph"
+
+
+@dataclass(frozen=True, eq=False)
+class BellmanFordGraph:
+    """A relational message graph with boundary self-loops, sorted once.
+
+    Build with :meth:`build` (edge tensors) or :meth:`from_data` (a PyG
+    ``Data``, cached on it).
+
+    Attributes:
+        num_nodes: ``V``.
+        num_relations: ``R``, the relation ids of the real edges; the
+            self-loop relation is ``R``.
+        num_edges: ``E``, real edges (self-loops not counted).
+        graph: the extended :class:`~graphlearn.ops.RelGraph` over ``2V``
+            nodes and ``E + V`` edges (real edges first, then the self-loops).
+        degree: ``[V]`` float, in-degree **including** the self-loop (``>= 1``).
+        log_degree_ratio: ``[V]``, ``log(degree) / mean(log(degree))``, PNA's
+            amplification scaler (NBFNet's normalisation by the graph's mean;
+            all zeros when no node has an in-edge).
+    """
+
+    num_nodes: int
+    num_relations: int
+    num_edges: int
+    graph: RelGraph
+    degree: Tensor
+    log_degree_ratio: Tensor
+
+    @classmethod
+    def build(
+        cls,
+        edge_index: Tensor,
+        edge_type: Tensor | None = None,
+        num_nodes: int | None = None,
+        num_relations: int | None = None,
+    ) -> BellmanFordGraph:
+        """Extend ``edge_index`` with boundary self-loops and sort it once.
+
+        Args:
+            edge_index: ``[2, E]``, row 0 sources, row 1 targets.
+            edge_type: ``[E]`` relation ids in ``[0, R)``; ``None``: all 0.
+            num_nodes: ``V`` (default: ``edge_index.max() + 1``).
+            num_relations: ``R`` (default: ``edge_type.max() + 1``, 1 without types).
+        """
+        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+            shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index)
+            raise ValueError(f"BellmanFordGraph: edge_index must have shape [2, E], got {shape}")
+        device = edge_index.device
+        num_edges = edge_index.size(1)
+        if num_nodes is None:
+            num_nodes = int(edge_index.max()) + 1 if num_edges else 0
+        num_nodes = int(num_nodes)
+        if edge_type is None:
+            edge_type = torch.zeros(num_edges, dtype=torch.long, device=device)
+            if num_relations is None:
+                num_relations = 1
+        elif num_relations is None:
+            num_relations = int(edge_type.max()) + 1 if num_edges else 1
+        num_relations = int(num_relations)
+        if edge_type.shape != (num_edges,):
+            raise ValueError(f"BellmanFordGraph: edge_type must have shape [{num_edges}], "
+                             f"got {tuple(edge_type.shape)}")
+        if num_edges and (int(edge_type.min()) < 0 or int(edge_type.max()) >= num_relations):
+            raise ValueError(f"BellmanFordGraph: edge types must lie in [0, {num_relations}), "
+                             f"got [{int(edge_type.min())}, {int(edge_type.max())}]")
+        nodes = torch.arange(num_nodes, device=device)
+        loops = torch.stack([nodes + num_nodes, nodes])  # boundary row V+i -> node i
+        full_index = torch.cat([edge_index.long(), loops], dim=1)  # (2, E + V)
+        full_type = torch.cat([edge_type.long(),
+                               torch.full((num_nodes,), num_relations, device=device)])
+        graph = RelGraph.build(full_index, full_type, num_nodes=2 * num_nodes,
+                               num_relations=num_relations + 1)
+        degree = graph.in_degree[:num_nodes].float()  # (V,) includes the self-loop
+        log_degree = degree.log()
+        mean = log_degree.mean() if num_nodes else log_degree.new_zeros(())
+        ratio = log_degree / mean if float(mean) > 0 else torch.zeros_like(log_degree)
+        return cls(num_nodes=num_nodes, num_relations=num_relations, num_edges=num_edges,
+                   graph=graph, degree=degree, log_degree_ratio=ratio)
+
+    @classmethod
+    def from_data(cls, data, num_relations: int | None = None) -> BellmanFordGraph:
+        """The graph of a PyG ``Data`` (``edge_index``, optional ``edge_type``,
+        ``num_nodes``, optional ``num_relations``), built once and cached on it.
+
+        The cache is keyed on the storage, in-place version, shape and device
+        of ``edge_index`` / ``edge_type``: changing them rebuilds it.
+        """
+        edge_index = data.edge_index
+        edge_type = getattr(data, "edge_type", None)
+        if num_relations is None:
+            num_relations = getattr(data, "num_relations", None)
+        key = (edge_index.data_ptr(), edge_index._version, tuple(edge_index.shape),
+               edge_index.device, data.num_nodes, num_relations)
+        if edge_type is not None:
+            key += (edge_type.data_ptr(), edge_type._version, tuple(edge_type.shape))
+        cached = data.__dict__.get(_CACHE_ATTR)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        graph = cls.build(edge_index, edge_type, data.num_nodes, num_relations)
+        data.__dict__[_CACHE_ATTR] = (key, graph)
+        return graph
+
+    @property
+    def device(self) -> torch.device:
+        return self.degree.device
+
+    def to(self, device: torch.device | str) -> BellmanFordGraph:
+        """This graph on ``device`` (self when already there)."""
+        device = torch.device(device)
+        if self.device == device:
+            return self
+        return BellmanFordGraph(self.num_nodes, self.num_relations, self.num_edges,
+                                self.graph.to(device), self.degree.to(device),
+                                self.log_degree_ratio.to(device))
+
+    def full_edge_weight(self, edge_weight: Tensor | None) -> Tensor | None:
+        """``[E + V]`` weights of the extended graph: ``edge_weight`` then 1 per self-loop."""
+        if edge_weight is None:
+            return None
+        if edge_weight.shape != (self.num_edges,):
+            raise ValueError(f"edge_weight must have shape [{self.num_edges}] (one per real "
+                             f"edge), got {tuple(edge_weight.shape)}")
+        return torch.cat([edge_weight, edge_weight.new_ones(self.num_nodes)])
+
+    def __repr__(self) -> str:
+        return (f"BellmanFordGraph(num_nodes={self.num_nodes}, num_edges={self.num_edges}, "
+                f"num_relations={self.num_relations}, device={self.device})")
