@@ -20,6 +20,10 @@
   ``(head, relation, ?)`` or heads of ``(?, relation, tail)`` of a ``kg`` run
   (:func:`graphlearn.tasks.kg.predict`); answers known anywhere in the data
   (train, validation and test triples) are excluded unless ``--include-known``.
+* ``graphlearn explain RUN_DIR --head NAME --relation NAME --tail NAME [--k 10]
+  [--graph test|train] [--format table|json]`` prints a graph model's (NBFNet's)
+  score of one triple and the top-K paths from head to tail that explain it
+  (:func:`graphlearn.models.explain.explain`).
 """
 
 from __future__ import annotations
@@ -106,6 +110,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--checkpoint", choices=("best", "last"), default="best")
     predict.add_argument("--root", help="data root overriding the run's data.root")
     predict.set_defaults(run=run_predict)
+
+    explain = commands.add_parser(
+        "explain", help="the paths that explain a graph model's score of a KG triple",
+        description="The model's score of (HEAD, RELATION, TAIL) and the top-K paths from "
+                    "HEAD to TAIL by summed edge importance (the gradient of the score with "
+                    "respect to each edge's message at each layer), for a kg run of a graph "
+                    "model such as NBFNet. A triple stated in the graph is explained from "
+                    "the rest of the graph unless --keep-query-edge.")
+    explain.add_argument("run_dir", metavar="RUN_DIR")
+    explain.add_argument("--head", metavar="NAME", required=True, help="the head entity")
+    explain.add_argument("--relation", metavar="NAME", required=True,
+                         help="the relation (NAME^-1 for its inverse)")
+    explain.add_argument("--tail", metavar="NAME", required=True, help="the tail entity")
+    explain.add_argument("--k", type=_positive_int, default=10, help="paths to list (10)")
+    explain.add_argument("--graph", choices=("test", "train"), default="test",
+                         help="inductive benchmarks: the inference graph (test, default) or "
+                              "the training graph; a transductive KG has one graph")
+    explain.add_argument("--keep-query-edge", action="store_true",
+                         help="keep the edges stating the triple itself in the graph")
+    explain.add_argument("--format", choices=("table", "json"), default="table")
+    explain.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    explain.add_argument("--root", help="data root overriding the run's data.root")
+    explain.set_defaults(run=run_explain)
 
 
 def _positive_int(text: str) -> int:
@@ -302,4 +329,65 @@ def run_predict(args: argparse.Namespace) -> int:
         print(format_table(["rank", "entity", "score"],
                            [[str(rank), name, f"{score:.4f}"]
                             for rank, (name, score) in enumerate(answers, start=1)]))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------
+# explain
+# ----------------------------------------------------------------------------------------
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from graphlearn.data.kg import entity_id, entity_name, relation_id, relation_name
+    from graphlearn.models.explain import explain, path_text
+    from graphlearn.train import load_run
+    from graphlearn.train.rundir import RunDir
+
+    cfg = RunDir.open(args.run_dir).config()
+    if cfg.task != "kg":
+        raise GraphlearnError(f"{args.run_dir}: explain needs a run of task 'kg' "
+                              f"(this run's task is {cfg.task!r})")
+    _, task, model = load_run(args.run_dir, checkpoint=args.checkpoint, root=args.root)
+    if not getattr(model, "uses_graph", False) or not hasattr(model, "bellman_ford"):
+        raise GraphlearnError(f"{args.run_dir}: explain needs a graph model such as nbfnet "
+                              f"(this run's model is {cfg.model.name!r}, which reads no paths)")
+    data = task.test_data if args.graph == "test" else task.data
+    try:
+        head, tail = entity_id(data, args.head), entity_id(data, args.tail)
+        relation = relation_id(data, args.relation)
+    except KeyError as error:
+        raise GraphlearnError(str(error.args[0])) from None
+    try:
+        result = explain(model, data, head, relation, tail, k=args.k,
+                         remove_query_edge=not args.keep_query_edge)
+    except ValueError as error:
+        raise GraphlearnError(f"{args.run_dir}: {error}") from None
+    if args.format == "json":
+        print(json.dumps({
+            "query": {"head": args.head, "relation": args.relation, "tail": args.tail},
+            "graph": data.name, "score": round(result.score, 6),
+            "removed_edges": result.removed_edges,
+            "paths": [{"rank": rank, "importance": round(path.score, 6),
+                       "path": path_text(path.edges, data),
+                       "edges": [{"head": entity_name(data, s), "relation": relation_name(data, r),
+                                  "tail": entity_name(data, t), "layer": layer}
+                                 for (s, r, t), layer in zip(path.edges, path.layers)]}
+                      for rank, path in enumerate(result.paths, start=1)]}, indent=2))
+        return 0
+    query = path_text([(head, relation, tail)], data)
+    print(f"query: {query}  (graph {data.name})")
+    print(f"score: {result.score:.4f}")
+    if result.removed_edges:
+        print(f"explained without the {result.removed_edges} edges stating the triple "
+              f"(--keep-query-edge keeps them)")
+    if not result.paths:
+        print(f"no path from {args.head} to {args.tail} within the model's "
+              f"{len(model.layers)} layers")
+        return 0
+    noun = "path" if len(result.paths) == 1 else "paths"
+    print(f"top {len(result.paths)} {noun} by summed edge importance (d score / d edge):")
+    print(format_table(["rank", "importance", "layers", "path"],
+                       [[str(rank), f"{path.score:.4g}", ",".join(map(str, path.layers)),
+                         path_text(path.edges, data)]
+                        for rank, path in enumerate(result.paths, start=1)]))
     return 0

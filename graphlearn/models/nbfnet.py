@@ -227,7 +227,18 @@ class NBFNet(nn.Module):
             return torch.cat([*hiddens, node_query], dim=-1)
         return torch.cat([hiddens[-1], node_query], dim=-1)
 
-    def _check_queries(self, graph: BellmanFordGraph, head: Tensor, relation: Tensor) -> None:
+    def _check_queries(self, graph: BellmanFordGraph, head: Tensor, relation: Tensor,
+                       candidates: Tensor | None = None) -> None:
+        if head.dim() != 1 or relation.shape != head.shape:
+            raise ValueError(f"NBFNet: head and relation must be [b] tensors of one length, "
+                             f"got {tuple(head.shape)} and {tuple(relation.shape)}")
+        if candidates is not None:
+            if candidates.dim() != 2 or candidates.size(0) != head.numel():
+                raise ValueError(f"NBFNet: candidates must be [b, c] with b = "
+                                 f"{head.numel()} queries, got {tuple(candidates.shape)}")
+            if candidates.numel() and (int(candidates.min()) < 0
+                                       or int(candidates.max()) >= graph.num_nodes):
+                raise ValueError(f"NBFNet: candidates must lie in [0, {graph.num_nodes})")
         if head.numel() and (int(head.min()) < 0 or int(head.max()) >= graph.num_nodes):
             raise ValueError(f"NBFNet: query entities must lie in [0, {graph.num_nodes})")
         if relation.numel() and (int(relation.min()) < 0
@@ -246,7 +257,7 @@ class NBFNet(nn.Module):
         head, relation, candidates = head.to(device), relation.to(device), candidates.to(device)
         if candidates.dim() == 1:
             candidates = candidates.unsqueeze(1)
-        self._check_queries(graph, head, relation)
+        self._check_queries(graph, head, relation, candidates)
         batch, num_candidates = candidates.shape
         rows = torch.arange(batch, device=device).unsqueeze(1)  # (b, 1)
         feature = self.bellman_ford(graph, head, relation)[candidates, rows]  # (b, c, F)

@@ -46,8 +46,8 @@ class BellmanFordGraph:
         num_edges: ``E``, real edges (self-loops not counted).
         graph: the extended :class:`~graphlearn.ops.RelGraph` over ``2V``
             nodes and ``E + V`` edges (real edges first, then the self-loops).
-        degree: ``[V]`` float, in-degree **including** the self-loop (``>= 1``).
-        log_degree_ratio: ``[V]``, ``log(degree) / mean(log(degree))``, PNA's
+        degree: ``[V]`` float64, in-degree **including** the self-loop (``>= 1``).
+        log_degree_ratio: ``[V]`` float64 (layers cast it), ``log(degree) / mean(log(degree))``, PNA's
             amplification scaler (NBFNet's normalisation by the graph's mean;
             all zeros when no node has an in-edge).
     """
@@ -103,7 +103,7 @@ class BellmanFordGraph:
                                torch.full((num_nodes,), num_relations, device=device)])
         graph = RelGraph.build(full_index, full_type, num_nodes=2 * num_nodes,
                                num_relations=num_relations + 1)
-        degree = graph.in_degree[:num_nodes].float()  # (V,) includes the self-loop
+        degree = graph.in_degree[:num_nodes].double()  # (V,) includes the self-loop
         log_degree = degree.log()
         mean = log_degree.mean() if num_nodes else log_degree.new_zeros(())
         ratio = log_degree / mean if float(mean) > 0 else torch.zeros_like(log_degree)
