@@ -107,6 +107,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--format", choices=("table", "json"), default="table")
     predict.add_argument("--include-known", action="store_true",
                          help="keep answers already known in the data")
+    predict.add_argument("--graph", choices=("test", "train"), default="test",
+                         help="inductive benchmarks: ask on the inference graph (test, "
+                              "default) or the training graph (train)")
     predict.add_argument("--checkpoint", choices=("best", "last"), default="best")
     predict.add_argument("--root", help="data root overriding the run's data.root")
     predict.set_defaults(run=run_predict)
@@ -315,7 +318,8 @@ def run_predict(args: argparse.Namespace) -> int:
     _, task, model = load_run(args.run_dir, checkpoint=args.checkpoint, root=args.root)
     try:
         answers = task.predict(model, relation=args.relation, head=args.head, tail=args.tail,
-                               k=args.k, exclude_known=not args.include_known)
+                               k=args.k, exclude_known=not args.include_known,
+                               graph=args.graph)
     except KeyError as error:
         raise GraphlearnError(str(error.args[0])) from None
     if args.format == "json":

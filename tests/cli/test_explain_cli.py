@@ -158,3 +158,22 @@ def test_explain_rejects_a_model_without_graph(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     one_line_error(capsys, ["explain", str(out), "--head", "p0", "--relation", "nationality",
                             "--tail", "land0"], "graph model", "'distmult'")
+
+
+def test_predict_with_nbfnet_on_both_inductive_graphs(run_dirs, capsys):
+    run = str(run_dirs["grailw"])
+    assert main(["predict", run, "--head", "q0", "--relation", "nationality", "--k", "50",
+                 "--format", "json", "--include-known"]) == 0
+    answers = json.loads(capsys.readouterr().out)["answers"]
+    names = [a["entity"] for a in answers]
+    # the inference graph's entities only, every one of them ranked, best first
+    assert all(name[0] in "qtc" for name in names) and "country0" in names
+    assert len(names) == len(set(names)) == 4 + 2 + 2
+    scores = [a["score"] for a in answers]
+    assert scores == sorted(scores, reverse=True)
+    assert main(["predict", run, "--head", "p0", "--relation", "nationality", "--graph",
+                 "train", "--format", "json"]) == 0
+    answers = json.loads(capsys.readouterr().out)["answers"]
+    # training-graph entities; land0 (a test triple of the training graph) is known: excluded
+    assert all(a["entity"][0] in "pcl" for a in answers)
+    assert "land0" not in [a["entity"] for a in answers]
