@@ -16,6 +16,10 @@ message graph is extended once:
 Every reduction then sees ``deg(i) + 1`` messages, as in NBFNet, and PNA's
 degree scalers use that degree. Aggregation goes into targets (row 1 of
 ``edge_index``).
+
+For ``sum`` and ``mean`` the self-loop term is simply ``+ b_i`` (and the
+division by ``deg(i) + 1``), so layers use the graph of the real edges alone
+(:attr:`BellmanFordGraph.real`) and skip building ``[x ; boundary]``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class BellmanFordGraph:
         num_edges: ``E``, real edges (self-loops not counted).
         graph: the extended :class:`~graphlearn.ops.RelGraph` over ``2V``
             nodes and ``E + V`` edges (real edges first, then the self-loops).
+        real: the :class:`~graphlearn.ops.RelGraph` of the ``E`` real edges over ``V`` nodes.
         degree: ``[V]`` float64, in-degree **including** the self-loop (``>= 1``).
         log_degree_ratio: ``[V]`` float64 (layers cast it), ``log(degree) / mean(log(degree))``, PNA's
             amplification scaler (NBFNet's normalisation by the graph's mean;
@@ -56,6 +61,7 @@ class BellmanFordGraph:
     num_relations: int
     num_edges: int
     graph: RelGraph
+    real: RelGraph
     degree: Tensor
     log_degree_ratio: Tensor
 
@@ -103,12 +109,14 @@ class BellmanFordGraph:
                                torch.full((num_nodes,), num_relations, device=device)])
         graph = RelGraph.build(full_index, full_type, num_nodes=2 * num_nodes,
                                num_relations=num_relations + 1)
+        real = RelGraph.build(edge_index, edge_type, num_nodes=num_nodes,
+                              num_relations=num_relations)
         degree = graph.in_degree[:num_nodes].double()  # (V,) includes the self-loop
         log_degree = degree.log()
         mean = log_degree.mean() if num_nodes else log_degree.new_zeros(())
         ratio = log_degree / mean if float(mean) > 0 else torch.zeros_like(log_degree)
         return cls(num_nodes=num_nodes, num_relations=num_relations, num_edges=num_edges,
-                   graph=graph, degree=degree, log_degree_ratio=ratio)
+                   graph=graph, real=real, degree=degree, log_degree_ratio=ratio)
 
     @classmethod
     def from_data(cls, data, num_relations: int | None = None) -> BellmanFordGraph:
@@ -143,16 +151,21 @@ class BellmanFordGraph:
         if self.device == device:
             return self
         return BellmanFordGraph(self.num_nodes, self.num_relations, self.num_edges,
-                                self.graph.to(device), self.degree.to(device),
+                                self.graph.to(device), self.real.to(device),
+                                self.degree.to(device),
                                 self.log_degree_ratio.to(device))
+
+    def check_edge_weight(self, edge_weight: Tensor | None) -> None:
+        """Fail unless ``edge_weight`` is ``None`` or ``[E]`` (one per real edge)."""
+        if edge_weight is not None and edge_weight.shape != (self.num_edges,):
+            raise ValueError(f"edge_weight must have shape [{self.num_edges}] (one per real "
+                             f"edge), got {tuple(edge_weight.shape)}")
 
     def full_edge_weight(self, edge_weight: Tensor | None) -> Tensor | None:
         """``[E + V]`` weights of the extended graph: ``edge_weight`` then 1 per self-loop."""
         if edge_weight is None:
             return None
-        if edge_weight.shape != (self.num_edges,):
-            raise ValueError(f"edge_weight must have shape [{self.num_edges}] (one per real "
-                             f"edge), got {tuple(edge_weight.shape)}")
+        self.check_edge_weight(edge_weight)
         return torch.cat([edge_weight, edge_weight.new_ones(self.num_nodes)])
 
     def __repr__(self) -> str:

@@ -84,7 +84,9 @@ class GeneralizedRelationalConv(nn.Module):
 
     The aggregation runs as one fused ``rspmm`` call over the graph extended
     with boundary self-loops (:class:`~graphlearn.nn.BellmanFordGraph`), so the
-    fused backends never materialise per-edge messages.
+    fused backends never materialise per-edge messages; ``sum`` and ``mean``
+    add the boundary after aggregating the real edges (the same function).
+    The update ``W [x ‖ a]`` is computed as ``W_x x + W_a a`` (no concatenation).
 
     Args:
         input_dim: feature size ``d`` of the layer input (and the relation vectors).
@@ -191,16 +193,29 @@ class GeneralizedRelationalConv(nn.Module):
             raise ValueError(f"GeneralizedRelationalConv: the graph has {graph.num_relations} "
                              f"relations, the layer {self.num_relations}")
         rel = self.relation_table(query)
-        # Eq. 3: boundary rows appended; self-loop edges V+i -> i carry them as messages
-        x_ext = torch.cat([x, boundary]).view(2 * num_nodes, batch * d)  # (2V, B·d)
-        weight = graph.full_edge_weight(edge_weight)
-        agg = rspmm(graph.graph, x_ext, rel, weight, message=self.message,
-                    reduce=self.aggregation.reduce, backend=self.backend, batch_size=batch)
-        agg = agg[:num_nodes]  # (V, B·k·d), rows of the boundary nodes dropped
-        if self.aggregation.name == "pna":
-            out = self._pna_update(x, agg.view(num_nodes, batch, 4 * d), graph)
+        weight, bias = self.linear.weight, self.linear.bias  # (out, (1 + k)·d): [x | aggregate]
+        if self.aggregation.name in ("sum", "mean"):
+            # the self-loop term is + boundary: aggregate over the real edges only
+            graph.check_edge_weight(edge_weight)
+            agg = rspmm(graph.real, x.reshape(num_nodes, batch * d), rel[:self.num_relations],
+                        edge_weight, message=self.message, reduce="sum",
+                        backend=self.backend, batch_size=batch)
+            agg = agg.view(num_nodes, batch, d) + boundary  # (V, B, d)
+            if self.aggregation.name == "mean":
+                agg = agg / graph.degree.to(x.dtype).view(-1, 1, 1)
+            out = F.linear(x, weight[:, :d], bias) + F.linear(agg, weight[:, d:])
         else:
-            out = self.linear(torch.cat([x, agg.view(num_nodes, batch, d)], dim=-1))
+            # Eq. 3: boundary rows appended; self-loop edges V+i -> i carry them as messages
+            x_ext = torch.cat([x, boundary]).view(2 * num_nodes, batch * d)  # (2V, B·d)
+            agg = rspmm(graph.graph, x_ext, rel, graph.full_edge_weight(edge_weight),
+                        message=self.message, reduce=self.aggregation.reduce,
+                        backend=self.backend, batch_size=batch)
+            agg = agg[:num_nodes]  # (V, B·k·d), rows of the boundary nodes dropped
+            if self.aggregation.name == "pna":
+                out = self._pna_update(x, agg.view(num_nodes, batch, 4 * d), graph)
+            else:
+                out = F.linear(x, weight[:, :d], bias) + F.linear(
+                    agg.view(num_nodes, batch, d), weight[:, d:])
         if self.layer_norm is not None:
             out = self.layer_norm(out)
         return self.activation(out)

@@ -26,3 +26,23 @@ def test_recommendation_config_builds(path):
     model = build_model(cfg.model.name, cfg.model.params, num_users=2, num_items=2,
                         train_edges=edges)
     assert model.dim == cfg.model.params["dim"]
+
+
+KG_LINK_CONFIGS = sorted([*(ROOT / "experiments" / "configs" / "kg").rglob("*.yaml"),
+                          *(ROOT / "experiments" / "configs" / "link").rglob("*.yaml")])
+
+
+@pytest.mark.parametrize("path", KG_LINK_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_kg_and_link_configs_build(path):
+    """Every KG / link config parses, names a metric of its task and builds its model."""
+    cfg = load_config(path)
+    assert cfg.task == path.relative_to(ROOT / "experiments" / "configs").parts[0]
+    assert cfg.data.name in path.parts  # the folder names the dataset
+    context = {"num_entities": 14, "num_relations": 4, "in_channels": 8, "num_nodes": 14}
+    if cfg.task == "link":
+        context["num_relations"] = 1
+        assert cfg.train.metric in ("auroc", "ap")
+    else:
+        assert cfg.train.metric in ("mrr", "hits@10", "hits@10_50")
+    model = build_model(cfg.model.name, cfg.model.params, **context)
+    assert sum(p.numel() for p in model.parameters()) > 0
