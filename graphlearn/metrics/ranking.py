@@ -442,15 +442,29 @@ def evaluate_kg(
     if triples.size(0) == 0:
         raise ValueError("no triples to evaluate")
     result = kg_ranks(score_fn, triples, filter_index, batch_size, mode, device)
+    out = kg_metrics(result, metrics)
+    return (out, result) if return_ranks else out
+
+
+def kg_metrics(ranks: KGRanks, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, float]:
+    """The metrics of :func:`evaluate_kg` from its ranks (:func:`kg_ranks`).
+
+    Lets the ranks of several slices of the triples (e.g. one per process in
+    distributed evaluation, concatenated in order) give the metrics of the whole.
+
+    Returns:
+        ``{metric: value}`` over both directions, plus ``tail_<metric>`` and
+        ``head_<metric>`` per direction.
+    """
     out = ranking_metrics(
-        torch.cat([result.tail, result.head]),
-        torch.cat([result.tail_num_negatives, result.head_num_negatives]),
+        torch.cat([ranks.tail, ranks.head]),
+        torch.cat([ranks.tail_num_negatives, ranks.head_num_negatives]),
         metrics,
     )
     for side, rank, negatives in (
-        ("tail", result.tail, result.tail_num_negatives),
-        ("head", result.head, result.head_num_negatives),
+        ("tail", ranks.tail, ranks.tail_num_negatives),
+        ("head", ranks.head, ranks.head_num_negatives),
     ):
         for name, value in ranking_metrics(rank, negatives, metrics).items():
             out[f"{side}_{name}"] = value
-    return (out, result) if return_ranks else out
+    return out

@@ -8,8 +8,7 @@ it only runs epochs, steps the optimizer, evaluates, selects, stops early and
 checkpoints, calling the task for everything else.
 
 One task per ``cfg.task`` value, registered in :data:`TASKS`
-(``"recommendation"`` here; ``"kg"`` and ``"link"`` implement the same
-interface). A task subclass implements:
+(``"recommendation"``, ``"kg"`` and ``"link"``). A task subclass implements:
 
 =================================  ======================================================
 method                             contract
@@ -63,21 +62,33 @@ before any data is loaded), ``uses_adversarial_temperature`` (whether
 it is a config error).
 
 Distributed training (``torchrun``, see :mod:`graphlearn.train.trainer`): the
-trainer sets :attr:`Task.rank` and :attr:`Task.world_size`. A task that sets
-``supports_distributed = True`` then
+trainer sets :attr:`Task.rank` and :attr:`Task.world_size` and passes the
+*unwrapped* model to ``training_step`` and ``evaluate`` (DistributedDataParallel
+wraps the trainer's step, not the model), so model attributes such as
+``uses_graph`` read as in a single process. A task that sets
+``supports_distributed = True`` (all three built-in tasks) then
 
 * yields only its rank's share of each of the epoch's batches from
-  ``train_batches``, drawing the *global* permutation and negatives from the
+  ``train_batches`` (:meth:`Task.shard`: contiguous, sized as
+  ``tensor_split``), drawing the *global* permutation and negatives from the
   shared generator first (every rank holds the same generator state), so the
   union of the ranks' shards is the single-process batch and the generator
   stays in step on every rank; ``num_batches`` stays the global count;
+* returns a loss that is a mean over the ``num_examples(batch)`` examples of
+  its share (the trainer weights it by the share's size, so the averaged
+  gradient is the global batch's), and keeps everything else of the global
+  batch that the loss depends on (e.g. a graph model's message graph loses the
+  answer edges of the *whole* batch, not only of the share);
 * in ``evaluate``, scores its share of the queries (a disjoint, contiguous
-  slice: no padding duplicates) and reduces the per-query sums and counts over
-  the ranks exactly once before dividing, so every rank returns the same,
-  single-process metrics.
+  slice: no padding duplicates) and combines the ranks' results exactly once:
+  either an all-reduce of the per-query sums and counts before dividing
+  (recommendation), or an all-gather of the per-query values in rank order
+  (:meth:`Task.gather`: KG ranks, link scores) before computing the metrics,
+  so every rank returns the same, single-process metrics.
 
-Under ``WORLD_SIZE > 1`` any other task is a :class:`~graphlearn.errors.ConfigError`
-when constructed (``supports_distributed = False``, the default).
+Under ``WORLD_SIZE > 1`` a task with ``supports_distributed = False`` (the
+default, e.g. a new task) is a :class:`~graphlearn.errors.ConfigError` when
+constructed.
 """
 
 from __future__ import annotations
@@ -89,6 +100,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from graphlearn.config import Config
@@ -128,9 +140,10 @@ class Task(ABC):
         self.world_size = 1
         world_size = os.environ.get("WORLD_SIZE", "1")
         if world_size.isdigit() and int(world_size) > 1 and not self.supports_distributed:
-            raise ConfigError(f"WORLD_SIZE={world_size}: distributed training is implemented "
-                              f"for the recommendation task only so far (task "
-                              f"{self.name!r}); run a single process")
+            able = ", ".join(n for n in TASKS.names() if TASKS.get(n).supports_distributed)
+            raise ConfigError(f"WORLD_SIZE={world_size}: task {self.name!r} does not implement "
+                              f"distributed training (supports_distributed is False; tasks "
+                              f"that do: {able or 'none'}); run a single process")
         self.check_config(cfg)
         self.setup(self.load_data() if data is None else data)
 
@@ -180,6 +193,40 @@ class Task(ABC):
         """Move the task's tensors used in training and evaluation to ``device``."""
         self.device = torch.device(device)
         return self
+
+    # -- distributed ---------------------------------------------------------------------
+
+    def shard(self, n: int) -> slice:
+        """This rank's contiguous share of ``n`` items (the whole range in a single process).
+
+        The split of ``torch.tensor_split``: the first ``n % world_size`` ranks get
+        one item more; a rank's share may be empty when ``n < world_size``.
+        """
+        size, extra = divmod(n, self.world_size)
+        start = self.rank * size + min(self.rank, extra)
+        return slice(start, start + size + (1 if self.rank < extra else 0))
+
+    def gather(self, part: Tensor) -> Tensor:
+        """Every rank's ``part`` concatenated along dim 0 in rank order, on every rank.
+
+        The parts may differ in length along dim 0 (one all-gather of the lengths,
+        then one of the parts padded to the longest); with one process, or no
+        process group, ``part`` itself. The result is on ``part``'s device.
+        """
+        if self.world_size == 1 or not dist.is_initialized():
+            return part
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        local = part.to(device)
+        length = torch.tensor([local.size(0)], dtype=torch.long, device=device)
+        lengths = [torch.empty_like(length) for _ in range(self.world_size)]
+        dist.all_gather(lengths, length)
+        sizes = [int(x) for x in torch.cat(lengths).cpu()]
+        longest = max(sizes)
+        padded = local.new_zeros((longest, *local.shape[1:]))
+        padded[:local.size(0)] = local
+        parts = [torch.empty_like(padded) for _ in range(self.world_size)]
+        dist.all_gather(parts, padded)
+        return torch.cat([p[:size] for p, size in zip(parts, sizes)]).to(part.device)
 
     # -- training ------------------------------------------------------------------------
 

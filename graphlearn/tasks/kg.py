@@ -57,6 +57,20 @@ the known true triples of all splits filtered, ties handled as
 ``mr``, ``mrr``, ``hits@1``, ``hits@3``, ``hits@10``, ``hits@10_50`` over both
 directions, plus ``tail_<metric>`` and ``head_<metric>``.
 
+Distributed
+-----------
+Under ``torchrun`` (:mod:`graphlearn.tasks.base`) every rank draws the same
+global permutation and, with ``k >= 1``, the negatives of the *whole* batch,
+then keeps its contiguous share of the batch's triples (1-vs-all) or queries
+(negative sampling), as a :class:`KGShard`. A graph model's message graph still
+loses the answer edges of the whole global batch (``KGShard.easy``), so each
+share's loss and gradient are the single-process batch's restricted to the
+share; both losses are means over the share's examples, which the trainer
+weights by size. Evaluation ranks a contiguous slice of the triples per rank
+(:func:`~graphlearn.metrics.ranking.kg_ranks`), gathers the ranks in order once
+and computes the metrics from all of them
+(:func:`~graphlearn.metrics.ranking.kg_metrics`): the single-process values.
+
 Prediction
 ----------
 :func:`predict` (and :meth:`KGTask.predict`) answers one query by name: the
@@ -72,20 +86,28 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn.config import Config
 from graphlearn.errors import ConfigError, GraphlearnError
-from graphlearn.metrics.ranking import DEFAULT_METRICS, FilterIndex, evaluate_kg
+from graphlearn.metrics.ranking import (
+    DEFAULT_METRICS,
+    FilterIndex,
+    KGRanks,
+    evaluate_kg,
+    kg_metrics,
+    kg_ranks,
+)
 from graphlearn.models.losses import self_adversarial_bce
 from graphlearn.tasks.base import TASKS, Task
 from graphlearn.tasks.negatives import KGNegativeBatch, sample_kg_negatives, training_filter_index
 
-__all__ = ["KGTask", "predict", "score_all_tails"]
+__all__ = ["KGShard", "KGTask", "predict", "score_all_tails"]
 
 _SPLITS = ("valid", "test")
 
@@ -149,6 +171,28 @@ def predict(model: nn.Module, data: Any, *, relation: str, head: str | None = No
     return [(names[int(candidates[i])], float(candidate_scores[i])) for i in order]
 
 
+class KGShard(NamedTuple):
+    """One rank's share of a global training batch (distributed training).
+
+    Args:
+        batch: the share: ``[b_r, 3]`` triples (1-vs-all) or a
+            :class:`~graphlearn.tasks.negatives.KGNegativeBatch` of ``b_r`` queries.
+        easy: ``[B, 3]`` the ``(head, relation, answer)`` queries of the *whole*
+            global batch, whose answer edges a graph model's message graph loses
+            (``None`` for embedding models).
+    """
+
+    batch: Tensor | KGNegativeBatch
+    easy: Tensor | None
+
+
+def _one_vs_all_queries(triples: Tensor, num_relations: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Both directions of ``triples [b, 3]``: ``(h, r, ?) -> t`` then ``(t, r + R, ?) -> h``;
+    ``num_relations`` is ``2R``. Returns ``head, relation, answer``, each ``[2b]``."""
+    h, r, t = triples.long().t()
+    return torch.cat([h, t]), torch.cat([r, r + num_relations // 2]), torch.cat([t, h])
+
+
 def score_all_tails(model: nn.Module, graph: Any = None):
     """``score(head [b], relation [b]) -> [b, N]`` of ``model``; a graph model
     (``uses_graph``) is given ``graph``, the message graph the queries are asked on."""
@@ -180,6 +224,7 @@ class KGTask(Task):
     losses = ("bce", "ce")
     uses_adversarial_temperature = True
     allows_one_vs_all = True
+    supports_distributed = True
 
     def check_config(self, cfg: Config) -> None:
         super().check_config(cfg)
@@ -256,26 +301,46 @@ class KGTask(Task):
     def num_batches(self) -> int:
         return -(-self.train_triples.size(0) // self.cfg.train.batch_size)
 
+    def num_examples(self, batch: Tensor | KGNegativeBatch | KGShard) -> int:
+        if isinstance(batch, KGShard):
+            batch = batch.batch
+        return int(batch.head.numel() if isinstance(batch, KGNegativeBatch) else batch.size(0))
+
     def train_batches(self, epoch: int, generator: torch.Generator
-                      ) -> Iterator[Tensor | KGNegativeBatch]:
+                      ) -> Iterator[Tensor | KGNegativeBatch | KGShard]:
         n = self.train_triples.size(0)
         size = self.cfg.train.batch_size
         k = self.cfg.train.num_negative
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, size):
             batch = self.train_triples[order[start:start + size]]  # (b, 3)
-            if k == 0:
-                yield batch
-            else:
-                yield sample_kg_negatives(batch, self.train_index, k, generator)
+            if k > 0:  # the whole batch's negatives, so the generator stays in step
+                batch = sample_kg_negatives(batch, self.train_index, k, generator)
+            yield self._share(batch) if self.world_size > 1 else batch
 
-    def training_step(self, model: nn.Module, batch: Tensor | KGNegativeBatch) -> Tensor:
+    def _share(self, batch: Tensor | KGNegativeBatch) -> KGShard:
+        """This rank's contiguous share of a global batch, with the batch's answer edges."""
+        if isinstance(batch, KGNegativeBatch):
+            share = self.shard(batch.head.numel())
+            easy = torch.stack([batch.head, batch.relation, batch.tail], dim=1)
+            part: Tensor | KGNegativeBatch = KGNegativeBatch(*(t[share] for t in batch))
+        else:
+            share = self.shard(batch.size(0))
+            easy = torch.stack(_one_vs_all_queries(batch, self.num_relations), dim=1)
+            part = batch[share]
+        return KGShard(part, easy if self.graph_model else None)
+
+    def training_step(self, model: nn.Module,
+                      batch: Tensor | KGNegativeBatch | KGShard) -> Tensor:
+        easy = None
+        if isinstance(batch, KGShard):
+            batch, easy = batch.batch, batch.easy
         if isinstance(batch, KGNegativeBatch):
             head, relation, tail, negative = (
                 t.to(self.device) for t in (batch.head, batch.relation, batch.tail,
                                             batch.negative))
             if self.graph_model:
-                graph = self._training_graph(model, head, relation, tail)
+                graph = self._training_graph(model, head, relation, tail, easy)
                 candidates = torch.cat([tail.unsqueeze(1), negative], dim=1)  # (b, 1 + k)
                 scores = model(graph, head, relation, candidates)
                 pos_score, neg_score = scores[:, 0], scores[:, 1:]
@@ -285,16 +350,13 @@ class KGTask(Task):
             loss = self_adversarial_bce(pos_score, neg_score,
                                         self.cfg.train.adversarial_temperature)
             return loss + _regularization(model, head, relation, tail)
-        h, r, t = batch.long().t()
         # both directions: (h, r, ?) -> t and (t, r + R, ?) -> h
-        head = torch.cat([h, t])
-        relation = torch.cat([r, r + self.num_relations // 2])
-        answer = torch.cat([t, h])
+        head, relation, answer = _one_vs_all_queries(batch, self.num_relations)
         target = self.train_index.mask(head, relation).to(self.device, torch.float32)  # (2b, N)
         head, relation, answer = head.to(self.device), relation.to(self.device), \
             answer.to(self.device)
         if self.graph_model:
-            graph = self._training_graph(model, head, relation, answer)
+            graph = self._training_graph(model, head, relation, answer, easy)
             scores = model.score_all_tails(graph, head, relation)  # (2b, N)
         else:
             scores = model.score_all_tails(head, relation)  # (2b, N)
@@ -305,11 +367,16 @@ class KGTask(Task):
         return loss + _regularization(model, head, relation, answer)
 
     def _training_graph(self, model: nn.Module, head: Tensor, relation: Tensor,
-                        tail: Tensor) -> Any:
-        """The training message graph without the batch's answer edges."""
+                        tail: Tensor, easy: Tensor | None = None) -> Any:
+        """The training message graph without the batch's answer edges (those of
+        ``easy [B, 3]``, the global batch's queries, when given)."""
         graph = self._graphs["train"]
         remove = getattr(model, "remove_easy_edges", None)
-        return graph if remove is None else remove(graph, head, relation, tail)
+        if remove is None:
+            return graph
+        if easy is not None:
+            head, relation, tail = easy.to(self.device).t()
+        return remove(graph, head, relation, tail)
 
     # -- evaluation ----------------------------------------------------------------------
 
@@ -326,11 +393,21 @@ class KGTask(Task):
             raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
         if not self.has_split(split):
             raise GraphlearnError(f"{self.cfg.data.name}: the {split} split is empty")
-        metrics = evaluate_kg(score_all_tails(model, self._graphs[split]), self._triples[split],
-                              self._filters[split],
-                              batch_size=self.cfg.eval.batch_size,
-                              mode=self.cfg.eval.ranking_mode, device=self.device)
-        assert isinstance(metrics, dict)
+        score_fn = score_all_tails(model, self._graphs[split])
+        triples, filters = self._triples[split], self._filters[split]
+        batch_size, mode = self.cfg.eval.batch_size, self.cfg.eval.ranking_mode
+        if self.world_size == 1 or not dist.is_initialized():
+            metrics = evaluate_kg(score_fn, triples, filters, batch_size=batch_size, mode=mode,
+                                  device=self.device)
+            assert isinstance(metrics, dict)
+        else:  # this rank's slice of the triples, then every rank's ranks in order, once
+            part = kg_ranks(score_fn, triples[self.shard(triples.size(0))], filters,
+                            batch_size, mode, self.device)
+            columns = (part.tail, part.head, part.tail_num_negatives, part.head_num_negatives)
+            # float64 holds the integer ranks and counts exactly ("average" ranks are float64)
+            whole = self.gather(torch.stack([c.double() for c in columns], dim=1))  # (n, 4)
+            metrics = kg_metrics(KGRanks(*(whole[:, i].to(c.dtype)
+                                           for i, c in enumerate(columns))))
         return {name: float(metrics[name]) for name in self.metric_names()}
 
     # -- prediction ----------------------------------------------------------------------

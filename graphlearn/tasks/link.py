@@ -39,6 +39,19 @@ over positives and negatives (each query's negatives averaged, as
 :func:`~graphlearn.models.losses.self_adversarial_bce` with uniform weights).
 Evaluation scores each ``edge_label_index`` pair ``(u, v)`` with
 ``model(graph, u, 0, v)``, ``eval.batch_size`` pairs at a time.
+
+Distributed
+-----------
+Under ``torchrun`` (:mod:`graphlearn.tasks.base`) every rank draws the whole
+batch's negatives from the shared generator, then keeps its contiguous share.
+Full-graph models: the share of the positives and the matching block of
+``train.num_negative`` negatives per positive, so every rank's BCE is a mean
+over ``(1 + k)`` logits per positive and the trainer's size weighting gives the
+single-process gradient (each rank encodes the whole graph). Graph models: the
+share of the batch's queries with their negatives, the message graph still
+losing every positive edge of the whole batch (``LinkBatch.easy``). Evaluation
+scores a contiguous slice of ``edge_label_index`` per rank, gathers the scores
+in order once and computes AUROC and AP over all of them, on every rank.
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -63,10 +77,17 @@ __all__ = ["LinkBatch", "LinkTask"]
 
 
 class LinkBatch(NamedTuple):
-    """A training batch: positive ``[2, P]`` and negative ``[2, P * k]`` node pairs."""
+    """A training batch: positive ``[2, P]`` and negative ``[2, P * k]`` node pairs.
+
+    For graph models ``pos`` holds the queries ``(head, tail)`` and ``neg`` their
+    negative tails ``[P, k]``; ``easy`` (distributed training only) the positive
+    pairs ``[2, B]`` of the whole global batch, whose edges leave the message graph
+    (``None``: those of ``pos``).
+    """
 
     pos: Tensor
     neg: Tensor
+    easy: Tensor | None = None
 
 
 @TASKS.register("link")
@@ -80,6 +101,7 @@ class LinkTask(Task):
 
     name = "link"
     losses = ("bce",)
+    supports_distributed = True
 
     def setup(self, data: Any) -> None:
         if getattr(data, "edge_index", None) is None or getattr(data, "x", None) is None:
@@ -137,7 +159,10 @@ class LinkTask(Task):
         pos = train.edge_label_index.cpu()  # (2, P): positives only, each edge once
         k = self.cfg.train.num_negative
         neg = sample_negative_edges(train.edge_index.cpu(), self.num_nodes, pos.size(1) * k,
-                                    generator=generator)
+                                    generator=generator)  # (2, P * k)
+        if self.world_size > 1:  # this rank's positives and a block of k negatives for each
+            share = self.shard(pos.size(1))
+            pos, neg = pos[:, share], neg[:, share.start * k:share.stop * k]
         yield LinkBatch(pos, neg)
 
     def _query_batches(self, generator: torch.Generator) -> Iterator[LinkBatch]:
@@ -154,13 +179,21 @@ class LinkTask(Task):
             zeros = torch.zeros_like(head)
             negative = strict_negative_tails(head.to(index.keys.device), zeros.to(
                 index.keys.device), tail.to(index.keys.device), index, k, generator)
-            yield LinkBatch(torch.stack([head, tail]), negative.cpu())
+            pairs, negative = torch.stack([head, tail]), negative.cpu()  # (2, b), (b, k)
+            if self.world_size > 1:  # this rank's queries; the whole batch's edges go
+                share = self.shard(head.numel())
+                yield LinkBatch(pairs[:, share], negative[share], pairs)
+            else:
+                yield LinkBatch(pairs, negative)
 
     def training_step(self, model: nn.Module, batch: LinkBatch) -> Tensor:
         if self.graph_model:
             head, tail = batch.pos.to(self.device)
             relation = torch.zeros_like(head)
-            graph = model.remove_easy_edges(self._graphs["train"], head, relation, tail)
+            easy_head, easy_tail = (head, tail) if batch.easy is None \
+                else batch.easy.to(self.device)
+            graph = model.remove_easy_edges(self._graphs["train"], easy_head,
+                                            torch.zeros_like(easy_head), easy_tail)
             candidates = torch.cat([tail.unsqueeze(1), batch.neg.to(self.device)], dim=1)
             scores = model(graph, head, relation, candidates)  # (b, 1 + k)
             return self_adversarial_bce(scores[:, 0], scores[:, 1:], None)
@@ -187,17 +220,24 @@ class LinkTask(Task):
             raise GraphlearnError(f"{self.cfg.data.name}: the {split} split is empty "
                                   f"(data.val_ratio / data.test_ratio)")
         part = self.splits[split]
+        pairs = part.edge_label_index  # (2, M)
+        distributed = self.world_size > 1 and dist.is_initialized()
+        if distributed:  # this rank's contiguous slice; all scores gathered in order below
+            pairs = pairs[:, self.shard(pairs.size(1))]
         if self.graph_model:
-            logits = self._score_pairs(model, self._graphs[split], part.edge_label_index)
+            logits = self._score_pairs(model, self._graphs[split], pairs)
         else:
             z = model.encode(part.x, part.edge_index)
-            logits = model.decode(z, part.edge_label_index)
-        return auroc_ap(logits.float().cpu(), part.edge_label.cpu())
+            logits = model.decode(z, pairs)
+        logits = logits.float()
+        if distributed:
+            logits = self.gather(logits)  # (M,)
+        return auroc_ap(logits.cpu(), part.edge_label.cpu())
 
     def _score_pairs(self, model: nn.Module, graph: Data, pairs: Tensor) -> Tensor:
         """Scores ``[M]`` of node pairs ``[2, M]`` by a graph model, in chunks."""
         size = self.cfg.eval.batch_size
-        out = []
+        out = [pairs.new_zeros(0, dtype=torch.float32)]  # an empty slice scores nothing
         for start in range(0, pairs.size(1), size):
             u, v = pairs[:, start:start + size]
             out.append(model(graph, u, torch.zeros_like(u), v.unsqueeze(1)).squeeze(1))

@@ -28,7 +28,7 @@ between the two only makes the resumed run redo an epoch.
 
 Distributed (``torchrun --nproc_per_node=N``; :func:`graphlearn.train.train`
 initialises the process group, gloo on CPU, nccl on CUDA): the task must set
-``supports_distributed`` (recommendation so far). Every rank builds the same
+``supports_distributed`` (recommendation, kg and link do). Every rank builds the same
 model from the same seed and holds the same generator, so all ranks draw the
 same global permutation and negatives; rank ``r`` trains on its contiguous
 share of each global batch of ``train.batch_size`` (``train.batch_size`` stays
@@ -145,8 +145,8 @@ class Trainer:
                 raise GraphlearnError(f"WORLD_SIZE={self.dist.world_size} but no process "
                                       f"group: train through graphlearn.train.train")
             if not task.supports_distributed:
-                raise GraphlearnError(f"distributed training is implemented for the "
-                                      f"recommendation task only so far (task {task.name!r})")
+                raise GraphlearnError(f"task {task.name!r} does not implement distributed "
+                                      f"training; run a single process")
             if not self.dist.is_main:
                 self.progress, self.log = False, lambda _: None
             task.rank, task.world_size = self.dist.rank, self.dist.world_size
@@ -188,6 +188,8 @@ class Trainer:
         self.sessions = 0
         self._session_start = time.perf_counter()
         self._last_value = math.nan
+        # the code that runs is the code at start: record its commit now, not at the end
+        self._git_commit = git_commit()
 
     # -- state -----------------------------------------------------------------------------
 
@@ -432,7 +434,7 @@ class Trainer:
             "sessions": self.sessions,
             "seed": self.cfg.train.seed,
             "command": shlex.join(self.command),
-            "git_commit": git_commit(),
+            "git_commit": self._git_commit,
             "graphlearn_version": graphlearn.__version__,
             "torch_version": torch.__version__,
             "machine": machine_info(self.device),

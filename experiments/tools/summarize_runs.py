@@ -1,0 +1,81 @@
+"""Summarise run directories into a markdown table row and a JSON record.
+
+    python experiments/tools/summarize_runs.py runs/fb237_v1_s0 runs/fb237_v1_s1 \
+        --metrics mrr hits@1 hits@10 hits@10_50 --json experiments/results/kg/fb237_v1_nbfnet.json
+
+Reads each run's ``final.json`` (written by ``graphlearn train``) and prints, per
+metric, the test mean ± sample std over the runs with the per-run values, the
+selected epochs, seconds per epoch, peak memory, seeds, commands, commits and
+the machine. ``--json`` writes the same facts (the per-run final metrics of
+both splits included) for the results folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def _load(run: Path) -> dict:
+    path = run / "final.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing (is {run} a finished run directory?)")
+    return json.loads(path.read_text())
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories")
+    parser.add_argument("--metrics", nargs="+", default=["mrr", "hits@1", "hits@10"])
+    parser.add_argument("--split", default="test", choices=("valid", "test"))
+    parser.add_argument("--json", type=Path, help="write the summary here")
+    args = parser.parse_args(argv)
+
+    finals = [_load(run) for run in args.runs]
+    header = ["seeds", *[f"{args.split} {m}" for m in args.metrics], "selected epochs",
+              "s/epoch", "peak MB"]
+    row = [", ".join(str(f.get("seed")) for f in finals)]
+    for metric in args.metrics:
+        values = [float(f[args.split][metric]) for f in finals]
+        per_run = " / ".join(f"{v:.4f}" for v in values)
+        row.append(f"{_mean_std(values)} ({per_run})" if len(values) > 1 else f"{values[0]:.4f}")
+    row.append(" / ".join(str(f["selected_epoch"]) for f in finals))
+    row.append(" / ".join(f"{f['seconds_per_epoch']:.1f}" for f in finals))
+    row.append(" / ".join(f"{f['peak_memory_mb']:.0f}" for f in finals))
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    print("| " + " | ".join(row) + " |")
+    for f in finals:
+        print(f"- seed {f.get('seed')}: `{f.get('command')}` — commit {f.get('git_commit')}, "
+              f"{f.get('epochs_run')} epochs, wall {f.get('wall_time_s', 0):.0f} s")
+    machine = finals[0].get("machine", {})
+    print(f"- machine: {machine}")
+    if args.json:
+        keep = ("seed", "command", "git_commit", "selected_epoch", "epochs_run", "stopped_early",
+                "seconds_per_epoch", "train_time_s", "wall_time_s", "peak_memory_mb", "machine",
+                "torch_version", "graphlearn_version", "data", "valid", "test")
+        record = {
+            "runs": [{k: f.get(k) for k in keep} for f in finals],
+            "summary": {m: {"mean": statistics.mean([float(f[args.split][m]) for f in finals]),
+                            "std": (statistics.stdev([float(f[args.split][m]) for f in finals])
+                                    if len(finals) > 1 else 0.0),
+                            "split": args.split}
+                        for m in args.metrics},
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
