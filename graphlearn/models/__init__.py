@@ -6,7 +6,8 @@ config's ``model.params`` plus what the task knows about the data (see
 module so that it registers itself; a new model module adds its import here.
 """
 
-from graphlearn.models import gae, kge, lightgcn, mf, nbfnet  # noqa: F401  (register the models)
+# import each model module so that it registers itself
+from graphlearn.models import gae, kge, lightgcn, mf, nbfnet, sheaf_rec  # noqa: F401
 from graphlearn.models.gae import GAE
 from graphlearn.models.kge import ComplEx, DistMult, RotatE
 from graphlearn.models.lightgcn import LightGCN

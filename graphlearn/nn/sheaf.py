@@ -1,0 +1,761 @@
+r"""Cellular sheaves on graphs: restriction maps, the block-sparse sheaf Laplacian and
+the sheaf convolution of Neural Sheaf Diffusion.
+
+A cellular sheaf on an undirected graph gives every node :math:`v` and every edge
+:math:`e` a ``d``-dimensional stalk and every incidence :math:`v \trianglelefteq e`
+a restriction map :math:`F_{v \trianglelefteq e} \in \mathbb{R}^{d \times d}`. Its
+Laplacian :math:`L_F \in \mathbb{R}^{Nd \times Nd}` has the blocks
+
+.. math::
+    (L_F)_{vv} = \sum_{e \ni v} F_{v \trianglelefteq e}^\top F_{v \trianglelefteq e},
+    \qquad
+    (L_F)_{vu} = -F_{v \trianglelefteq e}^\top F_{u \trianglelefteq e}
+    \quad (e = \{v, u\}),
+
+and the normalised Laplacian of Bodnar et al. (2022) is
+:math:`\Delta_F = (D + I)^{-1/2} L_F (D + I)^{-1/2}` with :math:`D` the
+block diagonal of :math:`L_F` (the ``+ I`` keeps an isolated node finite and the
+spectrum of :math:`\Delta_F` in :math:`[0, 2)`).
+
+Conventions used throughout:
+
+* **Edges** are undirected and listed once, ``edge_index [2, E]`` with
+  ``row < col`` and no self-loops, sorted (:func:`undirected_edge_index` turns a
+  PyG-style index, both directions listed, into this form; it is idempotent).
+* **Maps** are ``[E, 2, d, d]``: ``maps[e, 0]`` is :math:`F_{row \trianglelefteq e}`,
+  ``maps[e, 1]`` is :math:`F_{col \trianglelefteq e}`; diagonal maps may be given
+  as their diagonals, ``[E, 2, d]`` (:meth:`RestrictionMaps.compact`).
+* **Node signals** are ``[N, d, f]`` (``d``-dim stalks, ``f`` channels); the flat
+  form ``[N, d·f]`` is the same memory, stalk-major.
+* The Laplacian is **block-sparse** (:class:`SheafLaplacian`): ``N`` diagonal blocks
+  and one off-diagonal block per edge; the dense ``Nd x Nd`` matrix is only built
+  by :meth:`SheafLaplacian.to_dense`, for tests. Its product with a signal is a
+  gather / block product / ``index_add`` (the reference), or for diagonal blocks one
+  ``rspmm`` call with a relation per edge (:mod:`graphlearn.ops`, fused kernels).
+
+Restriction-map families register themselves in :data:`RESTRICTION_MAPS`
+(``list_restriction_maps()``): ``identity``, ``scalar`` (the map of Sheaf4Rec),
+``diagonal``, ``orthogonal`` (Householder products), ``orthogonal_exp`` (matrix
+exponential of a skew-symmetric matrix) and ``general``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphlearn.ops import BACKENDS, RelGraph, rspmm
+from graphlearn.registry import Registry, normalize_name
+
+__all__ = [
+    "RESTRICTION_MAPS",
+    "DiagonalMaps",
+    "GeneralMaps",
+    "HouseholderMaps",
+    "IdentityMaps",
+    "MatrixExpMaps",
+    "RestrictionMaps",
+    "ScalarMaps",
+    "SheafConv",
+    "SheafLaplacian",
+    "householder_product",
+    "list_restriction_maps",
+    "resolve_restriction_maps",
+    "sheaf_graph",
+    "sheaf_laplacian",
+    "sym_matrix_power",
+    "undirected_edge_index",
+]
+
+#: Activations by name, for the map learner (``map_activation``) and the diffusion
+#: update (``activation``); ``"none"`` is the identity.
+SHEAF_ACTIVATIONS: Registry[Callable[[Tensor], Tensor]] = Registry("activation")
+for _name, _fn in (("tanh", torch.tanh), ("elu", F.elu), ("relu", F.relu),
+                   ("sigmoid", torch.sigmoid), ("none", lambda t: t)):
+    SHEAF_ACTIVATIONS.register(_name)(_fn)
+
+UPDATES = ("diffusion", "linear")
+MAP_MODES = ("per_layer", "shared")
+
+
+# -- edges ----------------------------------------------------------------------------------
+
+
+def undirected_edge_index(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """The undirected edges of ``edge_index``, each once: ``[2, E']`` with ``row < col``,
+    no self-loops, sorted by ``(row, col)``, duplicates and reversed copies merged.
+
+    Already-canonical input is returned as is after an ``O(E)`` check, so calling this
+    on every forward pass costs a sort only the first time.
+    """
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"undirected_edge_index: edge_index must be [2, E], got "
+                         f"{list(edge_index.shape)}")
+    edge_index = edge_index.long()
+    row, col = edge_index
+    key = row * num_nodes + col
+    if bool((row < col).all()) and bool((key[1:] > key[:-1]).all()) \
+            and (not key.numel() or (int(row[0]) >= 0 and int(col.max()) < num_nodes)):
+        return edge_index
+    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
+        raise ValueError(f"undirected_edge_index: node ids must be in [0, {num_nodes}), got "
+                         f"[{int(edge_index.min())}, {int(edge_index.max())}]")
+    low, high = torch.minimum(row, col), torch.maximum(row, col)
+    keep = low != high  # self-loops carry no sheaf edge
+    key = torch.unique(low[keep] * num_nodes + high[keep])  # sorted
+    return torch.stack([torch.div(key, num_nodes, rounding_mode="floor"), key % num_nodes])
+
+
+def sheaf_graph(edge_index: Tensor, num_nodes: int) -> RelGraph:
+    """The :class:`~graphlearn.ops.RelGraph` that :meth:`SheafLaplacian.apply` runs
+    ``rspmm`` over for diagonal blocks: both directions of every undirected edge
+    ``e`` of ``edge_index`` (canonical form), each with relation ``e``. Build it once
+    per graph and pass it to :func:`sheaf_laplacian` (else it is built on first use)."""
+    row, col = edge_index.long()
+    directed = torch.stack([torch.cat([col, row]), torch.cat([row, col])])  # source, target
+    ids = torch.arange(row.numel(), device=row.device)
+    return RelGraph.build(directed, ids.repeat(2), num_nodes, num_relations=max(row.numel(), 1))
+
+
+# -- matrix functions -----------------------------------------------------------------------
+
+
+class _SymMatrixPower(torch.autograd.Function):
+    """``A^p`` for symmetric positive-definite ``A [..., d, d]`` via ``eigh``, with the
+    Daleckii–Krein backward: divided differences ``(λ_i^p − λ_j^p) / (λ_i − λ_j)``,
+    replaced by the derivative ``p λ^{p−1}`` where eigenvalues (nearly) coincide.
+    ``torch.linalg.eigh``'s own backward divides by ``λ_i − λ_j`` and returns NaN for
+    repeated eigenvalues (``D + I`` of an isolated node is ``I``)."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, p: float) -> Tensor:  # type: ignore[override]
+        lam, vec = torch.linalg.eigh(a)
+        lam_p = lam.pow(p)
+        ctx.save_for_backward(lam, lam_p, vec)
+        ctx.p = p
+        return (vec * lam_p.unsqueeze(-2)) @ vec.transpose(-1, -2)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        lam, lam_p, vec = ctx.saved_tensors
+        p = ctx.p
+        diff = lam.unsqueeze(-1) - lam.unsqueeze(-2)  # (..., d, d): λ_i − λ_j
+        close = diff.abs() <= 1e-6 * lam.abs().amax(-1, keepdim=True).unsqueeze(-1).clamp_min(1)
+        mean = (lam.unsqueeze(-1) + lam.unsqueeze(-2)) / 2
+        derivative = p * mean.pow(p - 1)
+        divided = (lam_p.unsqueeze(-1) - lam_p.unsqueeze(-2)) / torch.where(close, 1.0, diff)
+        kernel = torch.where(close, derivative, divided)
+        vt = vec.transpose(-1, -2)
+        sym = (grad + grad.transpose(-1, -2)) / 2
+        return vec @ (kernel * (vt @ sym @ vec)) @ vt, None
+
+
+def sym_matrix_power(a: Tensor, p: float) -> Tensor:
+    r""":math:`A^p` of symmetric positive-definite matrices ``a [..., d, d]``, with a
+    gradient that stays finite when eigenvalues repeat (see :class:`_SymMatrixPower`)."""
+    return _SymMatrixPower.apply(a, float(p))
+
+
+def householder_product(vectors: Tensor) -> Tensor:
+    r"""The product :math:`H_1 H_2 \cdots H_k` of Householder reflections
+    :math:`H_j = I - 2 v_j v_j^\top / \|v_j\|^2`.
+
+    Args:
+        vectors: ``[..., k, d]``, the reflection vectors :math:`v_j` (non-zero).
+
+    Returns:
+        ``[..., d, d]`` orthogonal matrices of determinant :math:`(-1)^k`.
+    """
+    d = vectors.size(-1)
+    out = torch.eye(d, dtype=vectors.dtype, device=vectors.device).expand(
+        *vectors.shape[:-2], d, d)
+    for j in range(vectors.size(-2)):
+        v = vectors[..., j, :]  # (..., d)
+        scale = 2.0 / (v * v).sum(-1, keepdim=True)  # (..., 1)
+        # M H = M - (M v) (2 v / |v|^2)^T
+        out = out - (out @ v.unsqueeze(-1)) @ (scale * v).unsqueeze(-2)
+    return out
+
+
+# -- restriction maps -----------------------------------------------------------------------
+
+
+class RestrictionMaps(nn.Module):
+    r"""A family of restriction maps, learned from the features of an edge's endpoints
+    as in Neural Sheaf Diffusion (Bodnar et al. 2022, Eq. 11):
+
+    .. math::
+        F_{v \trianglelefteq e} = \Phi\big(\sigma(W [x_v \,\|\, x_u] + b)\big),
+        \qquad e = \{v, u\},
+
+    with :math:`\sigma` = ``map_activation`` and :math:`\Phi` the family's map from
+    ``num_params(d)`` numbers to a ``d x d`` matrix. Each edge has two incidences,
+    one per endpoint, each with its own map (the learner sees ``[x_v ‖ x_u]`` for
+    :math:`v` and ``[x_u ‖ x_v]`` for :math:`u`).
+
+    Subclasses set ``name``, ``diagonal_degree`` (whether every
+    :math:`F^\top F` is diagonal, so that the degree normaliser is elementwise)
+    and ``diagonal`` (whether the maps are diagonal), and implement
+    :meth:`num_params` and :meth:`params_to_maps` (diagonal families:
+    :meth:`params_to_diagonal`). :meth:`compact` gives diagonal maps as their
+    diagonals, ``[E, 2, d]``, which :func:`sheaf_laplacian` turns into a Laplacian
+    of diagonal blocks (elementwise products instead of ``d x d`` ones).
+
+    Args:
+        stalk_dim: ``d``.
+        in_channels: node feature size ``C`` the maps are computed from (``d·f``
+            for the node stalks of :class:`SheafConv`).
+        map_activation: :math:`\sigma` (default ``"tanh"``, as NSD).
+
+    Shapes:
+        - **x**: ``[N, C]`` node features.
+        - **edge_index**: ``[2, E]`` undirected edges, each once.
+        - **output**: ``[E, 2, d, d]`` (:meth:`compact`: ``[E, 2, d]`` for a diagonal family).
+    """
+
+    name: str = ""
+    diagonal_degree: bool = False
+    diagonal: bool = False
+
+    def __init__(self, stalk_dim: int, in_channels: int, map_activation: str = "tanh") -> None:
+        super().__init__()
+        for key, value in (("stalk_dim", stalk_dim), ("in_channels", in_channels)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{type(self).__name__}: {key} must be a positive integer, "
+                                 f"got {value!r}")
+        self.stalk_dim = int(stalk_dim)
+        self.in_channels = int(in_channels)
+        self.map_activation_name = map_activation
+        self.map_activation = SHEAF_ACTIVATIONS.get(map_activation)
+        size = self.num_params(self.stalk_dim)
+        self.linear = nn.Linear(2 * self.in_channels, size) if size else None
+        self.reset_parameters()
+
+    @classmethod
+    def num_params(cls, d: int) -> int:
+        """Numbers per incidence the learner outputs for stalk dimension ``d``."""
+        raise NotImplementedError
+
+    def params_to_maps(self, params: Tensor) -> Tensor:
+        """``[M, num_params(d)] -> [M, d, d]``."""
+        if self.diagonal:
+            return torch.diag_embed(self.params_to_diagonal(params))
+        raise NotImplementedError
+
+    def params_to_diagonal(self, params: Tensor) -> Tensor:
+        """``[M, num_params(d)] -> [M, d]``, the diagonals (diagonal families only)."""
+        raise NotImplementedError(f"{type(self).__name__}: the maps are not diagonal")
+
+    def reset_parameters(self) -> None:
+        if self.linear is not None:
+            self.linear.reset_parameters()
+
+    def params(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """``[2E, num_params(d)]``: rows ``2e`` and ``2e + 1`` are the incidences
+        ``row ◁ e`` and ``col ◁ e``."""
+        x = x.reshape(x.size(0), -1)
+        if x.size(1) != self.in_channels:
+            raise ValueError(f"{type(self).__name__}: x must have {self.in_channels} features "
+                             f"per node, got {x.size(1)}")
+        num_edges = edge_index.size(1)
+        if self.linear is None:
+            return x.new_zeros(2 * num_edges, 0)
+        # W [x_v ‖ x_u] + b = (W_self x)_v + (W_other x)_u + b: project the N nodes once,
+        # then gather P numbers per incidence instead of 2C features
+        size = self.linear.out_features
+        proj = x @ self.linear.weight.view(size, 2, self.in_channels).transpose(0, 1) \
+            .transpose(1, 2)  # (2, N, P): [W_self x, W_other x]
+        own, other = proj[0], proj[1]
+        row, col = edge_index
+        params = torch.stack([own.index_select(0, row) + other.index_select(0, col),  # row ◁ e
+                              own.index_select(0, col) + other.index_select(0, row)],  # col ◁ e
+                             1)  # (E, 2, P)
+        return self.map_activation(params.view(2 * num_edges, size) + self.linear.bias)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        d = self.stalk_dim
+        maps = self.params_to_maps(self.params(x, edge_index))
+        return maps.reshape(edge_index.size(1), 2, d, d)
+
+    def compact(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """The maps as :meth:`forward`, diagonal ones as their diagonals ``[E, 2, d]``."""
+        if not self.diagonal:
+            return self.forward(x, edge_index)
+        diagonal = self.params_to_diagonal(self.params(x, edge_index))
+        return diagonal.reshape(edge_index.size(1), 2, self.stalk_dim)
+
+    def extra_repr(self) -> str:
+        return (f"stalk_dim={self.stalk_dim}, in_channels={self.in_channels}, "
+                f"map_activation={self.map_activation_name!r}")
+
+
+#: Restriction-map families by name (``list_restriction_maps()``).
+RESTRICTION_MAPS: Registry[type[RestrictionMaps]] = Registry("restriction map family")
+
+
+def list_restriction_maps() -> list[str]:
+    """Names accepted by ``restriction=``."""
+    return RESTRICTION_MAPS.names()
+
+
+def resolve_restriction_maps(name: str) -> type[RestrictionMaps]:
+    """The :class:`RestrictionMaps` class registered as ``name`` (case, ``-``, ``_``
+    ignored); an unknown name fails with the valid ones."""
+    return RESTRICTION_MAPS.get(name)
+
+
+@RESTRICTION_MAPS.register("identity")
+class IdentityMaps(RestrictionMaps):
+    r""":math:`F = I`: no parameters; the sheaf Laplacian is the graph Laplacian
+    :math:`\otimes I_d` (the baseline of every sheaf ablation)."""
+
+    name = "identity"
+    diagonal_degree = True
+    diagonal = True
+
+    @classmethod
+    def num_params(cls, d: int) -> int:
+        return 0
+
+    def params_to_diagonal(self, params: Tensor) -> Tensor:
+        return params.new_ones(params.size(0), self.stalk_dim)
+
+
+@RESTRICTION_MAPS.register("scalar")
+class ScalarMaps(RestrictionMaps):
+    r""":math:`F = s I` with one learned scalar per incidence: the restriction map
+    of Sheaf4Rec (Purificato et al. 2023)."""
+
+    name = "scalar"
+    diagonal_degree = True
+    diagonal = True
+
+    @classmethod
+    def num_params(cls, d: int) -> int:
+        return 1
+
+    def params_to_diagonal(self, params: Tensor) -> Tensor:
+        return params.expand(params.size(0), self.stalk_dim)  # (M, d)
+
+
+@RESTRICTION_MAPS.register("diagonal")
+class DiagonalMaps(RestrictionMaps):
+    r""":math:`F = \operatorname{diag}(s_1, \dots, s_d)`: ``d`` parameters per incidence
+    (NSD's diagonal sheaf)."""
+
+    name = "diagonal"
+    diagonal_degree = True
+    diagonal = True
+
+    @classmethod
+    def num_params(cls, d: int) -> int:
+        return d
+
+    def params_to_diagonal(self, params: Tensor) -> Tensor:
+        return params  # (M, d)
+
+
+@RESTRICTION_MAPS.register("orthogonal")
+class HouseholderMaps(RestrictionMaps):
+    r"""Orthogonal maps as a product of ``d`` Householder reflections (NSD's
+    orthogonal sheaf, "O(d)-bundle"):
+
+    .. math::
+        F = H_1 \cdots H_d, \qquad H_j = I - 2\frac{v_j v_j^\top}{\|v_j\|^2},
+        \qquad v_j = e_j + \textstyle\sum_{i > j} p_{ij} e_i,
+
+    the LAPACK ``orgqr`` layout torch-householder (NSD's dependency) uses: the
+    unit entry keeps :math:`\|v_j\| \ge 1` (no division by a vanishing norm),
+    and the :math:`d(d-1)/2` free entries :math:`p_{ij}` match the dimension of
+    :math:`O(d)`. Every map has determinant :math:`(-1)^d`, so every transport
+    :math:`F_v^\top F_u` is a rotation. Since :math:`F^\top F = I`, the degree
+    block of node :math:`v` is :math:`\deg(v) I`.
+    """
+
+    name = "orthogonal"
+    diagonal_degree = True
+
+    @classmethod
+    def num_params(cls, d: int) -> int:
+        return d * (d - 1) // 2
+
+    def params_to_maps(self, params: Tensor) -> Tensor:
+        d = self.stalk_dim
+        row, col = torch.tril_indices(d, d, offset=-1, device=params.device)
+        vectors = torch.eye(d, dtype=params.dtype, device=params.device).repeat(
+            params.size(0), 1, 1)  # (M, d, d): vectors[:, j] = v_j
+        vectors[:, col, row] = params  # v_j gets p_ij for i > j
+        return householder_product(vectors)
+
+
+@RESTRICTION_MAPS.register("orthogonal_exp")
+class MatrixExpMaps(RestrictionMaps):
+    r"""Orthogonal maps as the matrix exponential of a skew-symmetric matrix,
+
+    .. math::
+        F = \exp(A - A^\top), \qquad A \text{ strictly upper triangular},
+
+    :math:`d(d-1)/2` parameters; :math:`\exp` maps onto :math:`SO(d)` (rotations).
+    A second parameterisation of the orthogonal family, with a smooth, unbounded
+    chart instead of a product of reflections."""
+
+    name = "orthogonal_exp"
+    diagonal_degree = True
+
+    @classmethod
+    def num_params(cls, d: int) -> int:
+        return d * (d - 1) // 2
+
+    def params_to_maps(self, params: Tensor) -> Tensor:
+        d = self.stalk_dim
+        row, col = torch.triu_indices(d, d, offset=1, device=params.device)
+        upper = params.new_zeros(params.size(0), d, d)
+        upper[:, row, col] = params
+        return torch.linalg.matrix_exp(upper - upper.transpose(1, 2))
+
+
+@RESTRICTION_MAPS.register("general")
+class GeneralMaps(RestrictionMaps):
+    r"""An unconstrained ``d x d`` map per incidence (NSD's general sheaf); the degree
+    blocks are full, so the normaliser :math:`(D_v + I)^{-1/2}` is a matrix function
+    (:func:`sym_matrix_power`)."""
+
+    name = "general"
+    diagonal_degree = False
+
+    @classmethod
+    def num_params(cls, d: int) -> int:
+        return d * d
+
+    def params_to_maps(self, params: Tensor) -> Tensor:
+        d = self.stalk_dim
+        return params.view(-1, d, d)
+
+
+# -- the Laplacian --------------------------------------------------------------------------
+
+
+@dataclass
+class SheafLaplacian:
+    r"""A (normalised) sheaf Laplacian in block-sparse form.
+
+    Attributes:
+        diag: ``[N, d, d]`` the diagonal blocks :math:`\Delta_{vv}`.
+        off: ``[E, d, d]`` the block :math:`\Delta_{row, col}` of each undirected
+            edge; the block :math:`\Delta_{col, row}` is its transpose (the Laplacian
+            is symmetric), so each edge is stored once.
+        row, col: ``[E]`` the edge's endpoints.
+
+    When every block is diagonal (diagonal maps given in compact form), ``diag``
+    is ``[N, d]`` and ``off`` is ``[E, d]``: the blocks' diagonals, and
+    :meth:`apply` can run on ``rspmm`` (``graph``: :func:`sheaf_graph`, built on
+    first use when not given).
+    """
+
+    diag: Tensor
+    off: Tensor
+    row: Tensor
+    col: Tensor
+    graph: RelGraph | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        return self.diag.size(0)
+
+    @property
+    def stalk_dim(self) -> int:
+        return self.diag.size(-1)
+
+    @property
+    def diagonal_blocks(self) -> bool:
+        """Whether the blocks are stored as their diagonals (``diag [N, d]``, ``off [E, d]``)."""
+        return self.off.dim() == 2
+
+    def apply(self, x: Tensor, backend: str = "auto") -> Tensor:
+        r""":math:`\Delta x` for ``x [N, d, f]``.
+
+        ``backend="reference"``: gather, per-edge block products, ``index_add``
+        (the specification, any blocks). Other values (``"auto"``, ``"cpu"``,
+        ``"triton"``, see :func:`graphlearn.ops.rspmm`) run diagonal blocks as one
+        ``rspmm`` with one relation per edge, ``message="mul"``; full ``d x d``
+        blocks always take the reference path.
+        """
+        if x.dim() != 3 or x.shape[:2] != (self.num_nodes, self.stalk_dim):
+            raise ValueError(f"SheafLaplacian.apply: x must be [{self.num_nodes}, "
+                             f"{self.stalk_dim}, f], got {list(x.shape)}")
+        if normalize_name(backend) != "reference" and self.diagonal_blocks and self.off.numel():
+            return self._apply_rspmm(x, backend)
+        x_row = x.index_select(0, self.row)  # (E, d, f)
+        x_col = x.index_select(0, self.col)
+        if self.diagonal_blocks:
+            off = self.off.unsqueeze(2)  # (E, d, 1)
+            out = self.diag.unsqueeze(2) * x  # (N, d, f)
+            out = out.index_add(0, self.row, off * x_col)  # Δ_{vu} x_u
+            return out.index_add(0, self.col, off * x_row)  # Δ_{uv} x_v
+        out = self.diag @ x  # (N, d, f)
+        out = out.index_add(0, self.row, self.off @ x_col)  # Δ_{vu} x_u
+        return out.index_add(0, self.col, self.off.transpose(1, 2) @ x_row)  # Δ_{uv} = Δ_{vu}^T
+
+    def _apply_rspmm(self, x: Tensor, backend: str) -> Tensor:
+        if self.graph is None or self.graph.device != x.device:
+            self.graph = sheaf_graph(torch.stack([self.row, self.col]).to(x.device),
+                                     self.num_nodes)
+        n, d, f = x.shape
+        # rspmm's layout: f "queries" of d features each, the edge's diagonal shared by all
+        flat = x.transpose(1, 2).reshape(n, f * d)  # (N, f·d)
+        agg = rspmm(self.graph, flat, self.off, message="mul", reduce="sum", backend=backend)
+        return self.diag.unsqueeze(2) * x + agg.view(n, f, d).transpose(1, 2)
+
+    def to_dense(self) -> Tensor:
+        """The ``[N·d, N·d]`` matrix; for tests and small graphs only."""
+        n, d = self.num_nodes, self.stalk_dim
+        diag, off = self.diag, self.off
+        if self.diagonal_blocks:
+            diag, off = torch.diag_embed(diag), torch.diag_embed(off)
+        blocks = diag.new_zeros(n, n, d, d)
+        nodes = torch.arange(n, device=diag.device)
+        blocks = blocks.index_put((nodes, nodes), diag, accumulate=True)
+        blocks = blocks.index_put((self.row, self.col), off, accumulate=True)
+        blocks = blocks.index_put((self.col, self.row), off.transpose(1, 2), accumulate=True)
+        return blocks.permute(0, 2, 1, 3).reshape(n * d, n * d)
+
+
+def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
+                    stalk_dim: int | None = None, normalize: bool = True,
+                    diagonal_degree: bool | None = None,
+                    graph: RelGraph | None = None) -> SheafLaplacian:
+    r"""The sheaf Laplacian :math:`L_F`, or :math:`\Delta_F = (D+I)^{-1/2} L_F (D+I)^{-1/2}`
+    with ``normalize=True``, of restriction maps on undirected edges, block-sparse.
+
+    Args:
+        edge_index: ``[2, E]`` undirected edges, each once (:func:`undirected_edge_index`).
+        maps: ``[E, 2, d, d]``: :math:`F_{row \trianglelefteq e}`, :math:`F_{col \trianglelefteq e}`;
+            or ``[E, 2, d]``, diagonal maps as their diagonals
+            (:meth:`RestrictionMaps.compact`), for a Laplacian of diagonal blocks.
+        num_nodes: ``N``.
+        stalk_dim: ``d``, checked against ``maps`` when given.
+        normalize: the :math:`(D+I)^{-1/2}` normalisation of Bodnar et al. (default ``True``).
+        diagonal_degree: whether every :math:`F^\top F` is diagonal, so that the
+            normaliser is elementwise (use the diagonal of :math:`D`); ``None``
+            checks that the maps themselves are diagonal. Orthogonal families pass
+            ``True`` (:math:`F^\top F = I` up to rounding).
+        graph: :func:`sheaf_graph` of ``edge_index``, for :meth:`SheafLaplacian.apply`
+            with diagonal blocks (built on first use when ``None``).
+
+    Returns:
+        :class:`SheafLaplacian`; differentiable w.r.t. ``maps``.
+    """
+    compact = maps.dim() == 3
+    if maps.size(1) != 2 or not (compact or (maps.dim() == 4 and maps.size(2) == maps.size(3))):
+        raise ValueError(f"sheaf_laplacian: maps must be [E, 2, d, d] (or [E, 2, d] for "
+                         f"diagonal maps), got {list(maps.shape)}")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.size(1) != maps.size(0):
+        raise ValueError(f"sheaf_laplacian: edge_index must be [2, {maps.size(0)}] (one column "
+                         f"per map pair), got {list(edge_index.shape)}")
+    d = maps.size(-1)
+    if stalk_dim is not None and stalk_dim != d:
+        raise ValueError(f"sheaf_laplacian: stalk_dim is {stalk_dim}, the maps are {d} x {d}")
+    row, col = edge_index.long()
+    if compact:  # diagonal maps: every block is diagonal, elementwise products
+        f_row, f_col = maps[:, 0], maps[:, 1]  # (E, d) each
+        off = -(f_row * f_col)  # (E, d)
+        degree = maps.new_zeros(num_nodes, d).index_add(0, row, f_row * f_row)
+        degree = degree.index_add(0, col, f_col * f_col)  # (N, d)
+        if not normalize:
+            return SheafLaplacian(degree, off, row, col, graph)
+        scale = (degree + 1.0).rsqrt()  # (N, d): (D + I)^{-1/2}
+        return SheafLaplacian(scale * degree * scale,
+                              scale.index_select(0, row) * off * scale.index_select(0, col),
+                              row, col, graph)
+    f_row, f_col = maps[:, 0], maps[:, 1]  # (E, d, d) each
+    f_row_t = f_row.transpose(1, 2)
+    off = -(f_row_t @ f_col)  # (E, d, d): -F_v^T F_u
+    degree = maps.new_zeros(num_nodes, d, d)
+    degree = degree.index_add(0, row, f_row_t @ f_row)  # D_v = sum_e F_v^T F_v
+    degree = degree.index_add(0, col, f_col.transpose(1, 2) @ f_col)  # (N, d, d)
+    if not normalize:
+        return SheafLaplacian(degree, off, row, col)
+    if diagonal_degree is None:
+        eye = torch.eye(d, dtype=torch.bool, device=maps.device)
+        diagonal_degree = not bool(maps.masked_select(~eye).any())
+    if diagonal_degree:
+        # (D + I)^{-1/2} elementwise on the diagonal: (N, d)
+        scale = (torch.diagonal(degree, dim1=1, dim2=2) + 1.0).rsqrt()
+        diag = scale.unsqueeze(2) * torch.diag_embed(torch.diagonal(degree, dim1=1, dim2=2)) \
+            * scale.unsqueeze(1)
+        off = scale.index_select(0, row).unsqueeze(2) * off \
+            * scale.index_select(0, col).unsqueeze(1)
+        return SheafLaplacian(diag, off, row, col)
+    eye = torch.eye(d, dtype=maps.dtype, device=maps.device)
+    scale = sym_matrix_power(degree + eye, -0.5)  # (N, d, d): (D_v + I)^{-1/2}
+    diag = scale @ degree @ scale
+    off = scale.index_select(0, row) @ off @ scale.index_select(0, col)
+    return SheafLaplacian(diag, off, row, col)
+
+
+# -- the layer ------------------------------------------------------------------------------
+
+
+class SheafConv(nn.Module):
+    r"""A sheaf convolution layer, from Bodnar et al. (2022), "Neural Sheaf Diffusion:
+    A Topological Perspective on Heterophily and Oversmoothing in GNNs"
+    (https://arxiv.org/abs/2202.04579), with the linear update of sheaf recommenders
+    (Purificato et al. 2023, "Sheaf Neural Networks for Graph-based Recommender
+    Systems", https://arxiv.org/abs/2304.09097).
+
+    For node stalks :math:`X \in \mathbb{R}^{Nd \times f}`, restriction maps learned
+    from :math:`X` (:class:`RestrictionMaps`) and the normalised sheaf Laplacian
+    :math:`\Delta_F` (:func:`sheaf_laplacian`), the update is either NSD's
+    diffusion (Eq. 13, ``update="diffusion"``):
+
+    .. math::
+        X' = \big(1 + \tanh(\varepsilon)\big) \odot X
+             - \sigma\big(\Delta_F (I_N \otimes W_1) X W_2\big),
+
+    with a learned :math:`\varepsilon \in \mathbb{R}^d` per stalk coordinate
+    (bounded by :math:`\tanh` as in NSD's code), :math:`W_1 \in \mathbb{R}^{d \times d}`,
+    :math:`W_2 \in \mathbb{R}^{f \times f}` and :math:`\sigma` = ELU; or the
+    parameter-free step of heat diffusion (``update="linear"``):
+
+    .. math::
+        X' = X - \alpha \Delta_F X .
+
+    With :math:`\alpha = 1` and identity maps, :math:`I - \Delta_F` is GCN's
+    :math:`\tilde D^{-1/2}(A + I)\tilde D^{-1/2}` (:math:`\otimes I_d`); the spectrum
+    of :math:`\Delta_F` lies in :math:`[0, 2)`, so for :math:`0 < \alpha \le 1` the
+    step never amplifies a signal.
+
+    Args:
+        stalk_dim: ``d``.
+        channels: ``f``, channels per stalk coordinate.
+        restriction: map family of ``maps="per_layer"`` (``list_restriction_maps()``;
+            default ``"diagonal"``); must be left ``None`` with ``maps="shared"``.
+        update: ``"diffusion"`` (default) or ``"linear"``.
+        maps: ``"per_layer"`` (default): the layer learns maps from its input;
+            ``"shared"``: the caller passes maps (or a built Laplacian) to
+            :meth:`forward`, e.g. one set for a stack of layers.
+        normalize: the :math:`(D+I)^{-1/2}` normalisation (default ``True``).
+        step: :math:`\alpha` of the linear update (default ``1.0``).
+        activation: :math:`\sigma` of the diffusion update (default ``"elu"``, NSD's;
+            the linear update has none).
+        map_activation: activation of the map learner (default ``"tanh"``).
+        backend: the ``rspmm`` backend of :meth:`SheafLaplacian.apply` for diagonal
+            maps (default ``"auto"``; ``"reference"``: gather and ``index_add``).
+
+    Shapes:
+        - **x**: ``[N, d·f]`` (stalk-major) or ``[N, d, f]``.
+        - **edge_index**: ``[2, E]``, any direction, duplicates allowed
+          (made undirected by :func:`undirected_edge_index`).
+        - **maps** (``maps="shared"``): ``[E', 2, d, d]`` (or ``[E', 2, d]`` diagonal
+          maps) on the undirected edges of ``edge_index``, or a :class:`SheafLaplacian`.
+        - **graph** (optional): :func:`sheaf_graph` of those undirected edges,
+          prepared once for a fixed graph (else built per call for diagonal maps).
+        - **output**: the shape of ``x``.
+    """
+
+    def __init__(self, stalk_dim: int, channels: int, restriction: str | None = None,
+                 update: str = "diffusion", maps: str = "per_layer", normalize: bool = True,
+                 step: float = 1.0, activation: str = "elu",
+                 map_activation: str = "tanh", backend: str = "auto") -> None:
+        super().__init__()
+        for key, value in (("stalk_dim", stalk_dim), ("channels", channels)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"SheafConv: {key} must be a positive integer, got {value!r}")
+        if update not in UPDATES:
+            raise ValueError(f"SheafConv: unknown update {update!r} (valid: {', '.join(UPDATES)})")
+        if maps not in MAP_MODES:
+            raise ValueError(f"SheafConv: unknown maps {maps!r} (valid: {', '.join(MAP_MODES)})")
+        if not math.isfinite(step) or step <= 0:
+            raise ValueError(f"SheafConv: step must be > 0, got {step!r}")
+        self.stalk_dim = int(stalk_dim)
+        self.channels = int(channels)
+        self.update = update
+        self.maps_mode = maps
+        self.normalize = bool(normalize)
+        self.step = float(step)
+        self.activation_name = activation
+        self.activation = SHEAF_ACTIVATIONS.get(activation)
+        if normalize_name(backend) != "auto":
+            BACKENDS.get(backend)  # an unknown name fails now, listing the backends
+        self.backend = backend
+        d, f = self.stalk_dim, self.channels
+        if maps == "per_layer":
+            family = resolve_restriction_maps("diagonal" if restriction is None else restriction)
+            self.restriction: str | None = family.name
+            self.restriction_maps: RestrictionMaps | None = family(d, d * f, map_activation)
+        elif restriction is not None:
+            raise ValueError(f"SheafConv: restriction={restriction!r} is for maps='per_layer'; "
+                             f"with maps='shared' the maps come from forward's third argument")
+        else:
+            self.restriction, self.restriction_maps = None, None
+        if update == "diffusion":
+            self.weight_left = nn.Parameter(torch.empty(d, d))  # W_1, on the stalk
+            self.weight_right = nn.Parameter(torch.empty(f, f))  # W_2, on the channels
+            self.epsilon = nn.Parameter(torch.empty(d))
+        else:
+            self.register_parameter("weight_left", None)
+            self.register_parameter("weight_right", None)
+            self.register_parameter("epsilon", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """NSD's initialisation: :math:`W_1 = I`, :math:`W_2` orthogonal, :math:`\\varepsilon = 0`."""
+        if self.restriction_maps is not None:
+            self.restriction_maps.reset_parameters()
+        if self.weight_left is not None:
+            nn.init.eye_(self.weight_left)
+            nn.init.orthogonal_(self.weight_right)
+            nn.init.zeros_(self.epsilon)
+
+    def laplacian(self, x: Tensor, edge_index: Tensor,
+                  maps: Tensor | SheafLaplacian | None = None,
+                  graph: RelGraph | None = None) -> SheafLaplacian:
+        """The normalised Laplacian this layer applies to ``x`` (see :meth:`forward`)."""
+        num_nodes = x.size(0)
+        if self.restriction_maps is not None:
+            if maps is not None:
+                raise ValueError("SheafConv: maps='per_layer' learns its own maps; pass maps "
+                                 "only with maps='shared'")
+        elif maps is None:
+            raise ValueError("SheafConv: maps='shared' needs the maps (or a SheafLaplacian) "
+                             "as forward's third argument")
+        elif isinstance(maps, SheafLaplacian):
+            if maps.num_nodes != num_nodes or maps.stalk_dim != self.stalk_dim:
+                raise ValueError(f"SheafConv: the Laplacian has {maps.num_nodes} nodes and "
+                                 f"stalk dim {maps.stalk_dim}, x is {list(x.shape)}")
+            return maps
+        edges = undirected_edge_index(edge_index.to(x.device), num_nodes)
+        if self.restriction_maps is not None:
+            maps = self.restriction_maps.compact(x.reshape(num_nodes, -1), edges)
+            return sheaf_laplacian(edges, maps, num_nodes, self.stalk_dim, self.normalize,
+                                   self.restriction_maps.diagonal_degree, graph)
+        # shared raw maps: the family is unknown here, so the normaliser checks for diagonal maps
+        return sheaf_laplacian(edges, maps, num_nodes, self.stalk_dim, self.normalize,
+                               graph=graph)
+
+    def forward(self, x: Tensor, edge_index: Tensor,
+                maps: Tensor | SheafLaplacian | None = None,
+                graph: RelGraph | None = None) -> Tensor:
+        d, f = self.stalk_dim, self.channels
+        shape = x.shape
+        if x.numel() != x.size(0) * d * f or x.dim() not in (2, 3):
+            raise ValueError(f"SheafConv: x must be [N, {d * f}] or [N, {d}, {f}], "
+                             f"got {list(shape)}")
+        h = x.reshape(x.size(0), d, f)  # (N, d, f)
+        lap = self.laplacian(h, edge_index, maps, graph)
+        if self.update == "linear":
+            return (h - self.step * lap.apply(h, self.backend)).reshape(shape)  # X - α Δ X
+        z = (self.weight_left @ h) @ self.weight_right  # (I_N ⊗ W_1) X W_2: (N, d, f)
+        z = self.activation(lap.apply(z, self.backend))
+        out = (1.0 + torch.tanh(self.epsilon)).view(1, d, 1) * h - z  # NSD Eq. 13
+        return out.reshape(shape)
+
+    def extra_repr(self) -> str:
+        return (f"stalk_dim={self.stalk_dim}, channels={self.channels}, "
+                f"restriction={self.restriction!r}, update={self.update!r}, "
+                f"maps={self.maps_mode!r}, normalize={self.normalize}")

@@ -1,0 +1,364 @@
+"""Sheaf Laplacians, restriction maps and SheafConv against dense matrices built by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from graphlearn.errors import ConfigError
+from graphlearn.nn.sheaf import (
+    RESTRICTION_MAPS,
+    HouseholderMaps,
+    MatrixExpMaps,
+    SheafConv,
+    householder_product,
+    list_restriction_maps,
+    resolve_restriction_maps,
+    sheaf_laplacian,
+    sym_matrix_power,
+    undirected_edge_index,
+)
+
+F64 = torch.float64
+D = 3  # stalk dimension
+# 4 nodes: a triangle 0-1-2 and a pendant 2-3 (degrees 2, 2, 3, 1)
+N = 4
+EDGES = [(0, 1), (0, 2), (1, 2), (2, 3)]
+EDGE_INDEX = torch.tensor(EDGES).t()
+FAMILIES = list_restriction_maps()
+
+
+@pytest.fixture(scope="module")
+def _extensions_dir(request) -> str:
+    """The fused CPU kernel builds into the same persistent folder as tests/ops uses."""
+    return str(request.config.cache.mkdir("graphlearn_torch_extensions"))
+
+
+@pytest.fixture(autouse=True)
+def _persistent_extensions(_extensions_dir, monkeypatch):
+    monkeypatch.setenv("GRAPHLEARN_EXTENSIONS_DIR", _extensions_dir)
+
+
+def family_maps(name: str, seed: int = 0, d: int = D, compact: bool = False):
+    """The family's module (float64) and its maps on EDGES from random features."""
+    torch.manual_seed(seed)
+    module = resolve_restriction_maps(name)(d, 2 * d).to(F64)
+    x = torch.randn(N, 2 * d, dtype=F64)
+    maps = module.compact(x, EDGE_INDEX) if compact else module(x, EDGE_INDEX)
+    return module, maps
+
+
+def block(v: int, d: int = D) -> slice:
+    return slice(v * d, (v + 1) * d)
+
+
+def laplacian_by_hand(maps: torch.Tensor, normalize: bool, num_nodes: int = N,
+                      edges=EDGES) -> torch.Tensor:
+    """L_F block by block, then (D+I)^{-1/2} L_F (D+I)^{-1/2} with an eigh per node."""
+    d = maps.size(-1)
+    lap = torch.zeros(num_nodes * d, num_nodes * d, dtype=maps.dtype)
+    for e, (v, u) in enumerate(edges):
+        f_v, f_u = maps[e, 0], maps[e, 1]
+        lap[block(v, d), block(v, d)] += f_v.T @ f_v
+        lap[block(u, d), block(u, d)] += f_u.T @ f_u
+        lap[block(v, d), block(u, d)] -= f_v.T @ f_u
+        lap[block(u, d), block(v, d)] -= f_u.T @ f_v
+    if not normalize:
+        return lap
+    scale = torch.zeros_like(lap)
+    for v in range(num_nodes):
+        lam, vec = torch.linalg.eigh(lap[block(v, d), block(v, d)] + torch.eye(d, dtype=lap.dtype))
+        scale[block(v, d), block(v, d)] = vec @ torch.diag(lam.rsqrt()) @ vec.T
+    return scale @ lap @ scale
+
+
+# -- the builder against the hand-built Laplacian --------------------------------------------
+
+
+def test_registry_lists_every_family_and_rejects_unknown_names():
+    assert FAMILIES == sorted(["diagonal", "general", "identity", "orthogonal",
+                               "orthogonal_exp", "scalar"])
+    assert resolve_restriction_maps("Orthogonal-Exp") is MatrixExpMaps
+    assert RESTRICTION_MAPS.get("orthogonal") is HouseholderMaps
+    with pytest.raises(ConfigError, match="unknown restriction map family 'diagonl'.*did you "
+                                          "mean 'diagonal'.*valid: diagonal, general"):
+        resolve_restriction_maps("diagonl")
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_sparse_laplacian_equals_the_one_built_by_hand(name, normalize):
+    module, maps = family_maps(name)
+    assert maps.shape == (len(EDGES), 2, D, D)
+    expected = laplacian_by_hand(maps, normalize)
+    # the family's own flag, and the automatic check
+    for flag in (module.diagonal_degree, None):
+        lap = sheaf_laplacian(EDGE_INDEX, maps, N, D, normalize, flag)
+        assert lap.diag.shape == (N, D, D) and lap.off.shape == (len(EDGES), D, D)
+        assert torch.allclose(lap.to_dense(), expected, atol=1e-10)
+    if module.diagonal:  # the compact form: blocks stored as their diagonals
+        _, compact = family_maps(name, compact=True)
+        assert torch.equal(torch.diag_embed(compact), maps)
+        lap = sheaf_laplacian(EDGE_INDEX, compact, N, D, normalize)
+        assert lap.diagonal_blocks and lap.off.shape == (len(EDGES), D)
+        assert torch.allclose(lap.to_dense(), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_laplacian_is_symmetric_psd_with_normalised_spectrum_below_two(name):
+    module, maps = family_maps(name, seed=1)
+    for normalize in (True, False):
+        dense = sheaf_laplacian(EDGE_INDEX, maps, N, D, normalize,
+                                module.diagonal_degree).to_dense()
+        assert torch.allclose(dense, dense.T, atol=1e-12)
+        eigenvalues = torch.linalg.eigvalsh(dense)
+        assert eigenvalues.min() >= -1e-6
+        if normalize:
+            assert eigenvalues.max() < 2.0
+
+
+def test_general_maps_give_full_degree_blocks():
+    _, maps = family_maps("general", seed=2)
+    lap = sheaf_laplacian(EDGE_INDEX, maps, N, D)
+    off_diagonal = lap.diag - torch.diag_embed(torch.diagonal(lap.diag, dim1=1, dim2=2))
+    assert off_diagonal.abs().max() > 1e-3  # the matrix normaliser is exercised
+
+
+def test_isolated_node_has_zero_rows_and_finite_gradients():
+    torch.manual_seed(3)
+    maps = torch.randn(len(EDGES), 2, D, D, dtype=F64, requires_grad=True)
+    lap = sheaf_laplacian(EDGE_INDEX, maps, N + 1, D)  # node 4 has no edge: D + I = I
+    dense = lap.to_dense()
+    assert dense[block(4)].abs().max() == 0 and dense[:, block(4)].abs().max() == 0
+    assert torch.allclose(dense, laplacian_by_hand(maps.detach(), True, N + 1), atol=1e-10)
+    (lap.apply(torch.randn(N + 1, D, 2, dtype=F64)) ** 2).sum().backward()
+    assert torch.isfinite(maps.grad).all() and maps.grad.abs().sum() > 0
+
+
+# -- identity maps: the graph Laplacian -------------------------------------------------------
+
+
+def test_identity_maps_reduce_to_the_normalised_graph_laplacian_kron_identity():
+    _, maps = family_maps("identity")
+    adjacency = torch.zeros(N, N, dtype=F64)
+    for v, u in EDGES:
+        adjacency[v, u] = adjacency[u, v] = 1.0
+    degree = adjacency.sum(1)  # [2, 2, 3, 1]
+    scale = torch.diag((degree + 1).rsqrt())
+    graph_laplacian = scale @ (torch.diag(degree) - adjacency) @ scale
+    eye = torch.eye(D, dtype=F64)
+    lap = sheaf_laplacian(EDGE_INDEX, maps, N, D)
+    assert torch.allclose(lap.to_dense(), torch.kron(graph_laplacian, eye), atol=1e-12)
+    # I - Δ is GCN's renormalised adjacency D~^{-1/2} (A + I) D~^{-1/2}, ⊗ I_d
+    gcn = scale @ (adjacency + torch.eye(N, dtype=F64)) @ scale
+    assert torch.allclose(torch.eye(N * D, dtype=F64) - lap.to_dense(), torch.kron(gcn, eye))
+    assert torch.isclose(graph_laplacian[0, 2], torch.tensor(-1 / (3 ** 0.5 * 4 ** 0.5),
+                                                            dtype=F64))
+
+
+# -- orthogonal maps ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, d, determinant", [("orthogonal", 3, -1), ("orthogonal", 4, 1),
+                                                  ("orthogonal_exp", 3, 1)])
+def test_orthogonal_maps_are_orthogonal(name, d, determinant):
+    torch.manual_seed(4)
+    module = resolve_restriction_maps(name)(d, 8, map_activation="none")  # float32, unbounded
+    maps = module(torch.randn(N, 8) * 3, EDGE_INDEX).reshape(-1, d, d)  # (2E, d, d)
+    eye = torch.eye(d)
+    assert (maps.transpose(1, 2) @ maps - eye).abs().max() < 1e-5
+    assert (maps @ maps.transpose(1, 2) - eye).abs().max() < 1e-5
+    assert torch.allclose(torch.linalg.det(maps), torch.full((maps.size(0),),
+                                                             float(determinant)), atol=1e-4)
+    assert not torch.allclose(maps, eye.expand_as(maps), atol=1e-2)  # not trivial
+
+
+def test_householder_product_is_the_product_of_reflections():
+    torch.manual_seed(5)
+    vectors = torch.randn(2, 3, 4, dtype=F64)  # 2 products of 3 reflections in R^4
+    expected = []
+    for batch in vectors:
+        out = torch.eye(4, dtype=F64)
+        for v in batch:
+            out = out @ (torch.eye(4, dtype=F64) - 2 * torch.outer(v, v) / (v @ v))
+        expected.append(out)
+    assert torch.allclose(householder_product(vectors), torch.stack(expected))
+
+
+def test_orthogonal_degree_blocks_are_degree_times_identity():
+    _, maps = family_maps("orthogonal", seed=6)
+    lap = sheaf_laplacian(EDGE_INDEX, maps, N, D, normalize=False)
+    degree = torch.tensor([2.0, 2.0, 3.0, 1.0], dtype=F64)
+    assert torch.allclose(lap.diag, degree.view(N, 1, 1) * torch.eye(D, dtype=F64), atol=1e-12)
+
+
+# -- gradients and the block-sparse product ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if n != "identity"])
+def test_gradients_reach_the_map_parameters(name):
+    module, _ = family_maps(name)
+    x = torch.randn(N, 2 * D, dtype=F64)
+    signal = torch.randn(N, D, 2, dtype=F64)
+    lap = sheaf_laplacian(EDGE_INDEX, module.compact(x, EDGE_INDEX), N, D,
+                          diagonal_degree=module.diagonal_degree)
+    (lap.apply(signal, backend="reference") ** 2).sum().backward()
+    for param in (module.linear.weight, module.linear.bias):
+        assert param.grad is not None and torch.isfinite(param.grad).all()
+        assert param.grad.abs().sum() > 0
+
+
+def test_general_laplacian_passes_gradcheck():
+    torch.manual_seed(7)
+    maps = torch.randn(len(EDGES), 2, 2, 2, dtype=F64, requires_grad=True)
+    signal = torch.randn(N, 2, 3, dtype=F64)
+
+    def fn(m):
+        return sheaf_laplacian(EDGE_INDEX, m, N, diagonal_degree=False).apply(signal)
+
+    assert torch.autograd.gradcheck(fn, (maps,))
+
+
+def test_matrix_power_gradient_is_finite_at_repeated_eigenvalues():
+    eye = torch.eye(3, dtype=F64).repeat(2, 1, 1)
+    spd = torch.randn(2, 3, 3, dtype=F64)
+    for a in (eye, spd @ spd.transpose(1, 2) + eye):
+        a = a.clone().requires_grad_()
+        assert torch.autograd.gradcheck(lambda t: sym_matrix_power((t + t.mT) / 2, -0.5), (a,))
+    assert torch.allclose(sym_matrix_power(4 * eye, -0.5), eye / 2)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_apply_equals_the_dense_product(name):
+    module, maps = family_maps(name, seed=8)
+    signal = torch.randn(N, D, 5, dtype=F64)
+    lap = sheaf_laplacian(EDGE_INDEX, maps, N, D, diagonal_degree=module.diagonal_degree)
+    expected = (lap.to_dense() @ signal.reshape(N * D, 5)).view(N, D, 5)
+    assert torch.allclose(lap.apply(signal, backend="reference"), expected)
+    if module.diagonal:
+        _, compact = family_maps(name, seed=8, compact=True)
+        lap = sheaf_laplacian(EDGE_INDEX, compact, N, D)
+        assert torch.allclose(lap.apply(signal, backend="reference"), expected)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_rspmm_apply_matches_the_reference_with_gradients(backend):
+    if backend == "cpu":
+        from graphlearn.ops.cpu import cpu_extension_error, load_cpu_extension
+
+        if load_cpu_extension() is None:
+            pytest.skip(f"fused CPU kernel unavailable: {cpu_extension_error()}")
+    torch.manual_seed(9)
+    compact = torch.randn(len(EDGES), 2, D, dtype=F64, requires_grad=True)
+    signal = torch.randn(N, D, 4, dtype=F64, requires_grad=True)
+    weight = torch.randn(N, D, 4, dtype=F64)
+    results = []
+    for path in ("index_add", backend):
+        lap = sheaf_laplacian(EDGE_INDEX, compact, N, D)
+        out = lap.apply(signal, backend="reference" if path == "index_add" else backend)
+        grads = torch.autograd.grad((out * weight).sum(), (compact, signal))
+        results.append((out, *grads))
+    for ours, theirs in zip(*results):
+        assert torch.allclose(ours, theirs)
+
+
+# -- edges -------------------------------------------------------------------------------------
+
+
+def test_undirected_edge_index_merges_directions_duplicates_and_self_loops():
+    both = torch.tensor([[1, 0, 2, 2, 0, 3, 2, 1], [0, 1, 0, 1, 2, 2, 2, 2]])
+    edges = undirected_edge_index(both, N)
+    assert edges.tolist() == [[0, 0, 1, 2], [1, 2, 2, 3]]
+    assert torch.equal(undirected_edge_index(edges, N), edges)  # idempotent
+    with pytest.raises(ValueError, match=r"node ids must be in \[0, 4\)"):
+        undirected_edge_index(torch.tensor([[0], [4]]), N)
+
+
+# -- SheafConv --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("update", ["diffusion", "linear"])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_runs_forward_and_backward_in_sheaf_conv(name, update):
+    torch.manual_seed(10)
+    conv = SheafConv(D, 2, restriction=name, update=update)
+    both = torch.cat([EDGE_INDEX, EDGE_INDEX.flip(0)], 1)  # PyG style: both directions
+    x = torch.randn(N, D * 2, requires_grad=True)
+    out = conv(x, both)
+    assert out.shape == (N, D * 2)
+    assert torch.allclose(conv(x.view(N, D, 2), both), out.view(N, D, 2))
+    out.pow(2).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    for param in conv.parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all()
+
+
+def test_linear_update_is_x_minus_step_laplacian_x():
+    torch.manual_seed(11)
+    conv = SheafConv(D, 2, restriction="general", update="linear", step=0.5).double()
+    x = torch.randn(N, D, 2, dtype=F64)
+    lap = conv.laplacian(x, EDGE_INDEX).to_dense()
+    assert torch.allclose(conv(x, EDGE_INDEX).view(N * D, 2),
+                          x.view(N * D, 2) - 0.5 * lap @ x.view(N * D, 2))
+
+
+def test_diffusion_update_by_hand():
+    torch.manual_seed(12)
+    conv = SheafConv(D, 2, restriction="diagonal").double()
+    with torch.no_grad():
+        conv.epsilon.copy_(torch.tensor([0.3, -0.2, 0.0]))
+        conv.weight_left.copy_(torch.randn(D, D))
+    x = torch.randn(N, D, 2, dtype=F64)
+    lap = conv.laplacian(x, EDGE_INDEX).to_dense()
+    w1 = torch.kron(torch.eye(N, dtype=F64), conv.weight_left)  # I_N ⊗ W_1
+    z = torch.nn.functional.elu(lap @ w1 @ x.view(N * D, 2) @ conv.weight_right)
+    eps = (1 + torch.tanh(conv.epsilon)).repeat(N).view(N * D, 1)
+    assert torch.allclose(conv(x, EDGE_INDEX).view(N * D, 2), eps * x.view(N * D, 2) - z)
+
+
+def test_identity_linear_layer_is_gcn_propagation():
+    conv = SheafConv(2, 3, restriction="identity", update="linear").double()
+    x = torch.randn(N, 2, 3, dtype=F64)
+    # GCN: 1 / sqrt((deg_v + 1)(deg_u + 1)) per edge and self-loop; degrees [2, 2, 3, 1]
+    deg = torch.tensor([2.0, 2.0, 3.0, 1.0], dtype=F64) + 1
+    gcn = torch.diag(1 / deg)
+    for v, u in EDGES:
+        gcn[v, u] = gcn[u, v] = 1 / (deg[v] * deg[u]).sqrt()
+    expected = torch.einsum("vu,udf->vdf", gcn, x)
+    assert torch.allclose(conv(x, torch.cat([EDGE_INDEX, EDGE_INDEX.flip(0)], 1)), expected)
+
+
+def test_shared_maps_come_from_the_caller():
+    torch.manual_seed(13)
+    conv = SheafConv(D, 2, update="linear", maps="shared").double()
+    assert conv.restriction_maps is None and not list(conv.parameters())
+    _, maps = family_maps("orthogonal", seed=13)
+    x = torch.randn(N, D, 2, dtype=F64)
+    lap = sheaf_laplacian(EDGE_INDEX, maps, N, D, diagonal_degree=True)
+    expected = x - lap.apply(x)
+    assert torch.allclose(conv(x, EDGE_INDEX, maps), expected)  # raw maps
+    assert torch.allclose(conv(x, EDGE_INDEX, lap), expected)  # a built Laplacian
+    with pytest.raises(ValueError, match="maps='shared' needs the maps"):
+        conv(x, EDGE_INDEX)
+    with pytest.raises(ValueError, match="maps='per_layer' learns its own maps"):
+        SheafConv(D, 2)(x, EDGE_INDEX, maps)
+    with pytest.raises(ValueError, match="restriction='general' is for maps='per_layer'"):
+        SheafConv(D, 2, restriction="general", maps="shared")
+
+
+def test_reset_parameters_and_bad_arguments():
+    conv = SheafConv(D, 2, restriction="general")
+    with torch.no_grad():
+        conv.weight_left.zero_()
+        conv.epsilon.fill_(1.0)
+    conv.reset_parameters()
+    assert torch.equal(conv.weight_left, torch.eye(D)) and conv.epsilon.abs().sum() == 0
+    assert torch.allclose(conv.weight_right @ conv.weight_right.T, torch.eye(2), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown update 'heat'.*diffusion, linear"):
+        SheafConv(D, 2, update="heat")
+    with pytest.raises(ValueError, match="unknown maps 'global'"):
+        SheafConv(D, 2, maps="global")
+    with pytest.raises(ConfigError, match="unknown rspmm backend 'gpu'"):
+        SheafConv(D, 2, backend="gpu")
+    with pytest.raises(ValueError, match=r"x must be \[N, 6\] or \[N, 3, 2\]"):
+        SheafConv(D, 2)(torch.randn(N, 5), EDGE_INDEX)
