@@ -127,6 +127,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                          help="the relation (NAME^-1 for its inverse)")
     explain.add_argument("--tail", metavar="NAME", required=True, help="the tail entity")
     explain.add_argument("--k", type=_positive_int, default=10, help="paths to list (10)")
+    explain.add_argument("--rank", choices=("sum", "mean"), default="sum",
+                         help="rank paths by summed edge importance (sum, the paper's) or by "
+                              "its mean over the path's edges (mean, as NBFNet-PyG's "
+                              "visualisation)")
     explain.add_argument("--graph", choices=("test", "train"), default="test",
                          help="inductive benchmarks: the inference graph (test, default) or "
                               "the training graph; a transductive KG has one graph")
@@ -362,7 +366,7 @@ def run_explain(args: argparse.Namespace) -> int:
     except KeyError as error:
         raise GraphlearnError(str(error.args[0])) from None
     try:
-        result = explain(model, data, head, relation, tail, k=args.k,
+        result = explain(model, data, head, relation, tail, k=args.k, rank=args.rank,
                          remove_query_edge=not args.keep_query_edge)
     except ValueError as error:
         raise GraphlearnError(f"{args.run_dir}: {error}") from None
@@ -389,7 +393,8 @@ def run_explain(args: argparse.Namespace) -> int:
               f"{len(model.layers)} layers")
         return 0
     noun = "path" if len(result.paths) == 1 else "paths"
-    print(f"top {len(result.paths)} {noun} by summed edge importance (d score / d edge):")
+    how = "summed" if args.rank == "sum" else "mean"
+    print(f"top {len(result.paths)} {noun} by {how} edge importance (d score / d edge):")
     print(format_table(["rank", "importance", "layers", "path"],
                        [[str(rank), f"{path.score:.4g}", ",".join(map(str, path.layers)),
                          path_text(path.edges, data)]

@@ -190,8 +190,9 @@ def _best(beam: Beam, k: int) -> list[tuple[tuple[Triple, ...], tuple[float, tup
 
 
 def top_paths(importance: Tensor, edge_index: Tensor, edge_type: Tensor | None, head: int,
-              tail: int, k: int = 10, max_length: int | None = None) -> list[ScoredPath]:
-    """The ``k`` paths from ``head`` to ``tail`` with the largest summed importance.
+              tail: int, k: int = 10, max_length: int | None = None,
+              rank: str = "sum") -> list[ScoredPath]:
+    """The ``k`` paths from ``head`` to ``tail`` with the largest summed (or mean) importance.
 
     Dynamic programming over the layers (module docstring for the path model):
     after layer ``ℓ`` every node keeps, for every path length, the ``k`` best
@@ -207,11 +208,19 @@ def top_paths(importance: Tensor, edge_index: Tensor, edge_type: Tensor | None, 
         head, tail: node ids; with ``head == tail`` the walks are cycles.
         k: at most this many paths (fewer when fewer exist).
         max_length: longest path, ``1 <= max_length <= T`` (default ``T``).
+        rank: ``"sum"`` (default, the paper's path importance) or ``"mean"``
+            (sum divided by the number of edges, as NBFNet-PyG's visualisation
+            ranks; longer paths are not favoured). Exact for both: the search
+            keeps the best ``k`` per length, and within one length the two
+            orders agree.
 
     Returns:
         ``[ScoredPath(score, edges, layers), ...]``, best first, ties broken by
-        the edge sequence; each distinct edge sequence once, with its best score.
+        the edge sequence; each distinct edge sequence once, with its best
+        score (the mean with ``rank="mean"``).
     """
+    if rank not in ("sum", "mean"):
+        raise ValueError(f"rank must be 'sum' or 'mean', got {rank!r}")
     if importance.dim() != 2:
         raise ValueError(f"importance must have shape [T, E], got {tuple(importance.shape)}")
     num_layers, num_edges = importance.shape
@@ -275,6 +284,8 @@ def top_paths(importance: Tensor, edge_index: Tensor, edge_type: Tensor | None, 
     found: Beam = {}
     for (node, length), beam in beams.items():
         if node == tail and length > 0:
+            if rank == "mean":
+                beam = {seq: (score / length, layers) for seq, (score, layers) in beam.items()}
             found.update(beam)
     return [ScoredPath(score, list(sequence), list(layers))
             for sequence, (score, layers) in _best(found, k)]
@@ -286,7 +297,8 @@ def top_paths(importance: Tensor, edge_index: Tensor, edge_type: Tensor | None, 
 
 
 def explain(model: nn.Module, data: Any, head: int, relation: int, tail: int, k: int = 10,
-            max_length: int | None = None, remove_query_edge: bool = True) -> Explanation:
+            max_length: int | None = None, remove_query_edge: bool = True,
+            rank: str = "sum") -> Explanation:
     """The model's score of ``(head, relation, tail)`` and its top-``k`` paths.
 
     Args:
@@ -297,6 +309,7 @@ def explain(model: nn.Module, data: Any, head: int, relation: int, tail: int, k:
         head, relation, tail: the query by id, ``relation`` in ``[0, num_relations)``.
         k: at most this many paths.
         max_length: longest path (default: the model's number of layers).
+        rank: ``"sum"`` or ``"mean"`` edge importance per path (:func:`top_paths`).
         remove_query_edge: explain the triple from the rest of the graph: the
             edges ``(head, relation, tail)`` and ``(tail, relation^-1, head)``
             are removed first, as at training time (a known fact would
@@ -315,7 +328,7 @@ def explain(model: nn.Module, data: Any, head: int, relation: int, tail: int, k:
         removed = int(data.edge_index.size(1)) - int(graph.edge_index.size(1))
     importance, score = _importance_and_score(model, graph, head, relation, tail)
     paths = top_paths(importance, graph.edge_index, getattr(graph, "edge_type", None),
-                      head, tail, k=k, max_length=max_length)
+                      head, tail, k=k, max_length=max_length, rank=rank)
     return Explanation(int(head), int(relation), int(tail), score, paths, removed)
 
 

@@ -290,3 +290,19 @@ def test_format_with_names():
     assert lines[0] == "query: Ann -[located_in]-> France  score 1.5"
     assert "2 edges" in lines[1] and lines[2] == format_path(path, data)
     assert "no path" in format_explanation(Explanation(0, 1, 3, 0.0, []), data)
+
+
+def test_mean_rank_divides_by_length_and_reorders():
+    # head 0 -> tail 3: a 1-edge path (importance 1.0) and a 3-edge path (0.6 each: sum 1.8)
+    edge_index = torch.tensor([[0, 0, 1, 2], [3, 1, 2, 3]])
+    importance = torch.tensor([[1.0, 0.6, 0.0, 0.0],
+                               [0.0, 0.0, 0.6, 0.0],
+                               [0.0, 0.0, 0.0, 0.6]])
+    by_sum = top_paths(importance, edge_index, None, 0, 3, k=2)
+    by_mean = top_paths(importance, edge_index, None, 0, 3, k=2, rank="mean")
+    assert [len(p.edges) for p in by_sum] == [3, 1]
+    assert [round(p.score, 6) for p in by_sum] == [1.8, 1.0]
+    assert [len(p.edges) for p in by_mean] == [1, 3]
+    assert [round(p.score, 6) for p in by_mean] == [1.0, 0.6]
+    with pytest.raises(ValueError, match="rank"):
+        top_paths(importance, edge_index, None, 0, 3, rank="max")
