@@ -81,41 +81,26 @@ class BellmanFordGraph:
             num_nodes: ``V`` (default: ``edge_index.max() + 1``).
             num_relations: ``R`` (default: ``edge_type.max() + 1``, 1 without types).
         """
-        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
-            shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index)
-            raise ValueError(f"BellmanFordGraph: edge_index must have shape [2, E], got {shape}")
-        device = edge_index.device
-        num_edges = edge_index.size(1)
-        if num_nodes is None:
-            num_nodes = int(edge_index.max()) + 1 if num_edges else 0
-        num_nodes = int(num_nodes)
-        if edge_type is None:
-            edge_type = torch.zeros(num_edges, dtype=torch.long, device=device)
-            if num_relations is None:
-                num_relations = 1
-        elif num_relations is None:
-            num_relations = int(edge_type.max()) + 1 if num_edges else 1
-        num_relations = int(num_relations)
-        if edge_type.shape != (num_edges,):
-            raise ValueError(f"BellmanFordGraph: edge_type must have shape [{num_edges}], "
-                             f"got {tuple(edge_type.shape)}")
-        if num_edges and (int(edge_type.min()) < 0 or int(edge_type.max()) >= num_relations):
-            raise ValueError(f"BellmanFordGraph: edge types must lie in [0, {num_relations}), "
-                             f"got [{int(edge_type.min())}, {int(edge_type.max())}]")
+        # the real edges, validated and sorted by RelGraph.build
+        real = RelGraph.build(edge_index, edge_type, num_nodes=num_nodes,
+                              num_relations=num_relations)
+        num_nodes, num_relations = real.num_nodes, real.num_relations
+        device = real.device
         nodes = torch.arange(num_nodes, device=device)
         loops = torch.stack([nodes + num_nodes, nodes])  # boundary row V+i -> node i
+        # real edges in the caller's order (edge weights are given in that order)
+        if edge_type is None:
+            edge_type = torch.zeros(real.num_edges, dtype=torch.long, device=device)
         full_index = torch.cat([edge_index.long(), loops], dim=1)  # (2, E + V)
         full_type = torch.cat([edge_type.long(),
                                torch.full((num_nodes,), num_relations, device=device)])
         graph = RelGraph.build(full_index, full_type, num_nodes=2 * num_nodes,
                                num_relations=num_relations + 1)
-        real = RelGraph.build(edge_index, edge_type, num_nodes=num_nodes,
-                              num_relations=num_relations)
         degree = graph.in_degree[:num_nodes].double()  # (V,) includes the self-loop
         log_degree = degree.log()
         mean = log_degree.mean() if num_nodes else log_degree.new_zeros(())
         ratio = log_degree / mean if float(mean) > 0 else torch.zeros_like(log_degree)
-        return cls(num_nodes=num_nodes, num_relations=num_relations, num_edges=num_edges,
+        return cls(num_nodes=num_nodes, num_relations=num_relations, num_edges=real.num_edges,
                    graph=graph, real=real, degree=degree, log_degree_ratio=ratio)
 
     @classmethod
