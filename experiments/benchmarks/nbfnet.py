@@ -164,7 +164,10 @@ def speed_point(job: dict) -> dict:
     probe = PeakRSS()
     gc.collect()
     probe.reset()
-    base = probe.current()
+    # The high-water mark right after the reset, not the RSS a moment later: the
+    # mark only rises, so the growth cannot come out negative when pages are freed
+    # between the two reads.
+    base = probe.peak()
     warm = task.train_batches(0, torch.Generator().manual_seed(cfg.train.seed + 1))
     for _, batch in zip(range(job["warmup"]), warm):
         step(batch)
@@ -241,7 +244,10 @@ def memory_point(job: dict) -> dict:
     step()  # warm-up: kernel load, one-off caches
     gc.collect()
     probe.reset()
-    base = probe.current()
+    # The high-water mark right after the reset, not the RSS a moment later: the
+    # mark only rises, so the growth cannot come out negative when pages are freed
+    # between the two reads.
+    base = probe.peak()
     step()
     peak = probe.peak() - base
     dim = model.input_dim
