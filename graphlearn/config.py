@@ -562,6 +562,14 @@ class TrainConfig(_Section):
     num_negative: int = _field(1, ge=0, help="Negatives sampled per positive; 0 = 1-vs-all "
                                              "(every entity is a candidate answer; kg task "
                                              "only).")
+    negative_mode: Literal["corrupt", "pairs"] | None = _field(
+        None,
+        help="How the link task forms training negatives: `corrupt` (graph models: "
+             "`num_negative` strict negative tails for each positive's query node) or "
+             "`pairs` (strict random node pairs, never an edge of the training graph; "
+             "for graph models each pair is its own query, TorchDrug's homogeneous NBFNet "
+             "protocol); null: the task's default (graph models `corrupt`, other models "
+             "`pairs`). Link task only.")
     adversarial_temperature: float | None = _field(
         None, gt=0,
         help="Temperature T of self-adversarial negative weights `softmax(score_neg / T)` "

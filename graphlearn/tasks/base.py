@@ -59,7 +59,8 @@ Class attributes: ``name`` (the ``cfg.task`` value) and ``losses`` (the
 before any data is loaded), ``uses_adversarial_temperature`` (whether
 ``train.adversarial_temperature`` means anything to the task), ``allows_one_vs_all``
 (whether ``train.num_negative: 0``, 1-vs-all training, is implemented; otherwise
-it is a config error).
+it is a config error), ``uses_negative_mode`` (whether ``train.negative_mode``
+means anything to the task).
 
 Distributed training (``torchrun``, see :mod:`graphlearn.train.trainer`): the
 trainer sets :attr:`Task.rank` and :attr:`Task.world_size` and passes the
@@ -129,6 +130,7 @@ class Task(ABC):
     losses: ClassVar[tuple[str, ...]] = ()
     uses_adversarial_temperature: ClassVar[bool] = False
     allows_one_vs_all: ClassVar[bool] = False
+    uses_negative_mode: ClassVar[bool] = False
     supports_distributed: ClassVar[bool] = False
 
     def __init__(self, cfg: Config, data: Any = None) -> None:
@@ -161,6 +163,9 @@ class Task(ABC):
         if cfg.train.num_negative == 0 and not self.allows_one_vs_all:
             raise ConfigError(f"train.num_negative 0 (1-vs-all) is not implemented by task "
                               f"{self.name!r}; set it to 1 or more")
+        if cfg.train.negative_mode is not None and not self.uses_negative_mode:
+            raise ConfigError(f"train.negative_mode is not used by task {self.name!r} "
+                              f"(only by 'link'); remove it")
         if cfg.train.num_workers != 0:
             raise ConfigError(f"train.num_workers: task {self.name!r} builds its batches "
                               f"in-process from tensors; set it to 0")

@@ -33,9 +33,18 @@ training positives in random order, ``train.batch_size`` per step; the first
 half of a batch is asked as ``(u, ?)`` and the second half as ``(v, ?)``; each
 query gets ``train.num_negative`` strict negatives (never a training neighbour
 of the query node, :func:`~graphlearn.tasks.negatives.strict_negative_tails`).
+With ``train.negative_mode: pairs`` (TorchDrug's ``LinkPrediction`` task, which
+the NBFNet paper's homogeneous numbers come from) the negatives are instead
+``train.num_negative`` strict random node pairs per positive
+(:func:`~graphlearn.data.link_split.sample_negative_edges`: uniform over the
+non-edges of the training graph, as TorchDrug's degree-weighted head then
+uniform non-neighbour tail), and every pair, positive or negative, is its own
+query ``(u, ?)`` with the single candidate ``v``: twice the Bellman-Ford passes
+of ``corrupt`` for one negative, but training negatives drawn like the
+evaluation ones.
 The message graph of a batch loses the batch's positive edges (both
 directions; ``model.remove_easy_edges``), and the loss is binary cross-entropy
-over positives and negatives (each query's negatives averaged, as
+over positives and negatives (each positive's negatives averaged, as
 :func:`~graphlearn.models.losses.self_adversarial_bce` with uniform weights).
 Evaluation scores each ``edge_label_index`` pair ``(u, v)`` with
 ``model(graph, u, 0, v)``, ``eval.batch_size`` pairs at a time.
@@ -102,6 +111,7 @@ class LinkTask(Task):
     name = "link"
     losses = ("bce",)
     supports_distributed = True
+    uses_negative_mode = True
 
     def setup(self, data: Any) -> None:
         if getattr(data, "edge_index", None) is None or getattr(data, "x", None) is None:
@@ -120,6 +130,12 @@ class LinkTask(Task):
         from graphlearn.models.registry import MODELS
 
         self.graph_model = bool(getattr(MODELS.get(self.cfg.model.name), "uses_graph", False))
+        mode = self.cfg.train.negative_mode
+        self.negative_mode = mode or ("corrupt" if self.graph_model else "pairs")
+        if self.negative_mode == "corrupt" and not self.graph_model:
+            raise ConfigError(f"train.negative_mode 'corrupt' needs a graph model (NBFNet); "
+                              f"model {self.cfg.model.name!r} encodes the whole graph once "
+                              f"and trains on random pairs: use 'pairs' or null")
         if self.graph_model:
             # known answers of (u, 0, ?): every training neighbour (both directions listed)
             triples = torch.stack([train.edge_index[0], torch.zeros_like(train.edge_index[0]),
@@ -152,8 +168,11 @@ class LinkTask(Task):
         return int(batch.pos.size(1))
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[LinkBatch]:
-        if self.graph_model:
+        if self.graph_model and self.negative_mode == "corrupt":
             yield from self._query_batches(generator)
+            return
+        if self.graph_model:
+            yield from self._pair_batches(generator)
             return
         train = self.splits["train"]
         pos = train.edge_label_index.cpu()  # (2, P): positives only, each edge once
@@ -186,7 +205,34 @@ class LinkTask(Task):
             else:
                 yield LinkBatch(pairs, negative)
 
+    def _pair_batches(self, generator: torch.Generator) -> Iterator[LinkBatch]:
+        """Batches of positives ``[2, b]`` with ``b * k`` strict random negative pairs
+        ``[2, b * k]`` (positive ``i``'s block is ``[i * k, (i + 1) * k)``)."""
+        train = self.splits["train"]
+        pos = train.edge_label_index.cpu()  # (2, P), each edge once
+        size, k = self.cfg.train.batch_size, self.cfg.train.num_negative
+        order = torch.randperm(pos.size(1), generator=generator)
+        for start in range(0, pos.size(1), size):
+            pairs = pos[:, order[start:start + size]]  # (2, b)
+            neg = sample_negative_edges(train.edge_index.cpu(), self.num_nodes,
+                                        pairs.size(1) * k, generator=generator)  # (2, b * k)
+            if self.world_size > 1:  # this rank's positives and their blocks of negatives
+                share = self.shard(pairs.size(1))
+                yield LinkBatch(pairs[:, share], neg[:, share.start * k:share.stop * k], pairs)
+            else:
+                yield LinkBatch(pairs, neg)
+
     def training_step(self, model: nn.Module, batch: LinkBatch) -> Tensor:
+        if self.graph_model and self.negative_mode == "pairs":
+            pos, neg = batch.pos.to(self.device), batch.neg.to(self.device)
+            easy = pos if batch.easy is None else batch.easy.to(self.device)
+            graph = model.remove_easy_edges(self._graphs["train"], easy[0],
+                                            torch.zeros_like(easy[0]), easy[1])
+            pairs = torch.cat([pos, neg], dim=1)  # (2, b + b * k): one query per pair
+            head, tail = pairs
+            scores = model(graph, head, torch.zeros_like(head), tail.unsqueeze(1)).squeeze(1)
+            b = pos.size(1)
+            return self_adversarial_bce(scores[:b], scores[b:].view(b, -1), None)
         if self.graph_model:
             head, tail = batch.pos.to(self.device)
             relation = torch.zeros_like(head)

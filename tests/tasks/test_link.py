@@ -97,3 +97,79 @@ def test_options_the_task_would_ignore_are_errors(change, message):
 def test_graph_without_features_is_a_config_error():
     with pytest.raises(ConfigError, match="needs a homogeneous graph"):
         build_task(link_config(), Data(edge_index=torch.tensor([[0], [1]]), num_nodes=2))
+
+
+# -- graph models (NBFNet): how training negatives are formed ---------------------------
+
+TINY_NBFNET = {"input_dim": 8, "hidden_dims": [8, 8], "aggregate": "sum", "dependent": False,
+               "symmetric": True, "backend": "reference"}
+
+
+def nbfnet_config(**train) -> Config:
+    train_cfg = {"epochs": 1, "batch_size": 6, "patience": None, **train}
+    return Config(task="link", data=DataConfig(name="tiny-graph", val_ratio=0.1, test_ratio=0.1,
+                                               split_seed=3),
+                  model=ModelConfig(name="nbfnet", params=TINY_NBFNET),
+                  train=TrainConfig(**train_cfg))
+
+
+def test_graph_models_default_to_corrupted_tails():
+    task = build_task(nbfnet_config(num_negative=2), tiny_graph())
+    assert task.negative_mode == "corrupt"
+    batch = next(iter(task.train_batches(1, torch.Generator().manual_seed(0))))
+    assert batch.pos.shape == (2, 6) and batch.neg.shape == (6, 2)  # tails of each query
+
+
+def test_pairs_mode_draws_strict_random_pairs_in_blocks():
+    task = build_task(nbfnet_config(num_negative=2, negative_mode="pairs"), tiny_graph())
+    batches = list(task.train_batches(1, torch.Generator().manual_seed(0)))
+    pos = task.splits["train"].edge_label_index
+    assert len(batches) == task.num_batches() == -(-pos.size(1) // 6)
+    seen = torch.cat([b.pos for b in batches], dim=1)
+    assert sorted(map(tuple, seen.t().tolist())) == sorted(map(tuple, pos.t().tolist()))
+    train_edges = {tuple(e) for e in task.splits["train"].edge_index.t().tolist()}
+    for batch in batches:
+        assert batch.neg.shape == (2, 2 * batch.pos.size(1)) and batch.easy is None
+        for a, b in batch.neg.t().tolist():
+            assert a != b and (a, b) not in train_edges and (b, a) not in train_edges
+
+
+def test_pairs_mode_scores_every_pair_as_its_own_query():
+    task = build_task(nbfnet_config(num_negative=2, negative_mode="pairs"), tiny_graph())
+    torch.manual_seed(0)
+    model = task.build_model()
+    batch = next(iter(task.train_batches(1, torch.Generator().manual_seed(0))))
+    loss = task.training_step(model, batch)
+    # by hand: the positives' edges leave the graph; each pair (u, v) scored as (u, 0, [v])
+    graph = model.remove_easy_edges(task._graphs["train"], batch.pos[0],
+                                    torch.zeros_like(batch.pos[0]), batch.pos[1])
+    score = [model(graph, torch.tensor([u]), torch.tensor([0]), torch.tensor([[v]])).item()
+             for u, v in torch.cat([batch.pos, batch.neg], dim=1).t().tolist()]
+    b = batch.pos.size(1)
+    pos, neg = torch.tensor(score[:b]), torch.tensor(score[b:]).view(b, 2)
+    expected = (-torch.nn.functional.logsigmoid(pos)
+                - torch.nn.functional.logsigmoid(-neg).mean(1)) / 2
+    assert float(loss) == pytest.approx(float(expected.mean()), rel=1e-5, abs=1e-6)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_pairs_mode_trains_nbfnet_above_chance():
+    task = build_task(nbfnet_config(num_negative=1, negative_mode="pairs"), tiny_graph())
+    torch.manual_seed(0)
+    model = task.build_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    gen = torch.Generator().manual_seed(0)
+    for epoch in range(1, 4):
+        for batch in task.train_batches(epoch, gen):
+            optimizer.zero_grad()
+            task.training_step(model, batch).backward()
+            optimizer.step()
+    model.eval()
+    assert task.evaluate(model, "valid")["auroc"] > 0.7
+
+
+def test_corrupt_mode_needs_a_graph_model():
+    with pytest.raises(ConfigError, match="negative_mode 'corrupt' needs a graph model"):
+        build_task(link_config(negative_mode="corrupt"), tiny_graph())
+    assert build_task(link_config(negative_mode="pairs"), tiny_graph()).negative_mode == "pairs"

@@ -141,6 +141,7 @@ def test_no_validation_split_is_reported():
     ({"loss": "bce"}, "train.loss 'bce' is not implemented by task 'recommendation'"),
     ({"adversarial_temperature": 1.0}, "adversarial_temperature is not used"),
     ({"num_workers": 2}, "num_workers"),
+    ({"negative_mode": "pairs"}, "negative_mode is not used by task 'recommendation'"),
     ({"num_negative": 0}, "num_negative 0 .1-vs-all. is not implemented by task 'recommendation'"),
 ])
 def test_options_the_task_would_ignore_are_errors(change, message):

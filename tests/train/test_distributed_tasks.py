@@ -85,6 +85,10 @@ CASES: dict[str, tuple[Config, Any]] = {
     "link-nbfnet": (_config("link", "nbfnet", {**TINY_NBFNET, "symmetric": True,
                                                "remove_one_hop": True, "aggregate": "sum",
                                                "dependent": False}, batch_size=9), tiny_graph),
+    "link-nbfnet-pairs": (_config("link", "nbfnet", {**TINY_NBFNET, "symmetric": True,
+                                                     "aggregate": "sum", "dependent": False},
+                                  batch_size=9, num_negative=2, negative_mode="pairs"),
+                          tiny_graph),
 }
 
 
@@ -195,7 +199,7 @@ def test_kg_shares_are_the_global_batch_with_its_answer_edges(case):
             assert all(torch.equal(p.easy, easy) for p in parts)
 
 
-@pytest.mark.parametrize("case", ["link-gae", "link-nbfnet"])
+@pytest.mark.parametrize("case", ["link-gae", "link-nbfnet", "link-nbfnet-pairs"])
 def test_link_shares_are_the_global_batch(case):
     cfg, make_data = CASES[case]
     k = cfg.train.num_negative
@@ -205,9 +209,10 @@ def test_link_shares_are_the_global_batch(case):
     for index, batch in enumerate(whole):
         parts: list[LinkBatch] = [s[index] for s in shares]
         assert torch.equal(torch.cat([p.pos for p in parts], dim=1), batch.pos)
-        if case == "link-gae":  # k negatives per positive, in blocks
+        if case != "link-nbfnet":  # k negative pairs per positive, in blocks
             assert torch.equal(torch.cat([p.neg for p in parts], dim=1), batch.neg)
             assert all(p.neg.size(1) == k * p.pos.size(1) for p in parts)
+            assert all((p.easy is None) == (case == "link-gae") for p in parts)
         else:
             assert torch.equal(torch.cat([p.neg for p in parts]), batch.neg)
             assert all(torch.equal(p.easy, batch.pos) for p in parts)
