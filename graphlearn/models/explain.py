@@ -162,7 +162,8 @@ def edge_importance(model: nn.Module, data: Any, head: int, relation: int,
 
     Returns:
         ``[T, E]``, row ``ℓ - 1`` for layer ``ℓ``, columns in the order of
-        ``data.edge_index``.
+        ``data.edge_index`` (for a model with ``self_loops``, then one column per
+        node's loop: the columns of ``model.graph_data(data)``).
     """
     return _importance_and_score(model, data, head, relation, tail)[0]
 
@@ -326,6 +327,8 @@ def explain(model: nn.Module, data: Any, head: int, relation: int, tail: int, k:
         graph = remove_query_edges(data, one, torch.tensor([int(relation)]),
                                    torch.tensor([int(tail)]), int(model.num_relations))
         removed = int(data.edge_index.size(1)) - int(graph.edge_index.size(1))
+    if hasattr(model, "graph_data"):  # the edges the layers see (self-loops included)
+        graph = model.graph_data(graph)
     importance, score = _importance_and_score(model, graph, head, relation, tail)
     paths = top_paths(importance, graph.edge_index, getattr(graph, "edge_type", None),
                       head, tail, k=k, max_length=max_length, rank=rank)

@@ -106,6 +106,11 @@ class NBFNet(nn.Module):
         remove_one_hop: at training time remove every edge between a query's
             head and tail, not only the query edge and its inverse (default ``False``).
         symmetric: average the two directions of a pair (default ``False``).
+        self_loops: homogeneous graphs (``num_relations == 1``) only: every message
+            graph gets the edge :math:`i \to i` of relation 0 at every node, as
+            TorchDrug's NBFNet does for homogeneous graphs (its ``as_relational_graph``);
+            the loop carries a message like any edge and counts in the PNA degree
+            (default ``False``). Never removed as a query edge.
         backend: the ``rspmm`` backend (default ``"auto"``: the fused kernel of
             the device when available).
 
@@ -137,6 +142,7 @@ class NBFNet(nn.Module):
         num_mlp_layers: int = 2,
         remove_one_hop: bool = False,
         symmetric: bool = False,
+        self_loops: bool = False,
         backend: str = "auto",
     ) -> None:
         super().__init__()
@@ -148,6 +154,10 @@ class NBFNet(nn.Module):
         if isinstance(num_mlp_layers, bool) or num_mlp_layers < 1:
             raise ValueError(f"NBFNet: num_mlp_layers must be at least 1, got {num_mlp_layers}")
         self.num_relations = int(num_relations)
+        if self_loops and self.num_relations != 1:
+            raise ValueError(f"NBFNet: self_loops is for homogeneous graphs (num_relations "
+                             f"1), the graph has {self.num_relations} relation types")
+        self.self_loops = bool(self_loops)
         self.input_dim = int(input_dim)
         self.hidden_dims = hidden_dims
         self.short_cut = bool(short_cut)
@@ -182,12 +192,34 @@ class NBFNet(nn.Module):
 
     # -- graph ---------------------------------------------------------------------------
 
+    def graph_data(self, data: Data) -> Data:
+        """``data`` as the layers see it: with ``self_loops``, a copy with the edge
+        ``i -> i`` (relation 0) appended for every node (cached on ``data``); else
+        ``data`` itself."""
+        if not self.self_loops:
+            return data
+        edge_index = data.edge_index
+        key = (edge_index.data_ptr(), edge_index._version, tuple(edge_index.shape),
+               edge_index.device, int(data.num_nodes))
+        cached = data.__dict__.get("_graphlearn_self_loops")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        nodes = torch.arange(int(data.num_nodes), device=edge_index.device)
+        looped = Data(edge_index=torch.cat([edge_index, torch.stack([nodes, nodes])], dim=1),
+                      num_nodes=int(data.num_nodes), num_relations=1)
+        edge_type = getattr(data, "edge_type", None)
+        if edge_type is not None:
+            looped.edge_type = torch.cat([edge_type, torch.zeros_like(nodes)])
+        data.__dict__["_graphlearn_self_loops"] = (key, looped)
+        return looped
+
     def message_graph(self, data: Data | BellmanFordGraph) -> BellmanFordGraph:
         """The prepared graph of ``data`` (cached on it), on this model's device."""
         if isinstance(data, BellmanFordGraph):
             graph = data
         else:
-            graph = BellmanFordGraph.from_data(data, num_relations=self.num_relations)
+            graph = BellmanFordGraph.from_data(self.graph_data(data),
+                                               num_relations=self.num_relations)
         if graph.num_relations != self.num_relations:
             raise ValueError(f"NBFNet: the message graph has {graph.num_relations} relation "
                              f"types, the model was built for {self.num_relations}")

@@ -321,3 +321,49 @@ def test_pna_linear_width_per_layer():
     model = NBFNet(4, input_dim=2, hidden_dims=[3, 5])
     assert [layer.linear.in_features for layer in model.layers] == [13 * 2, 13 * 3]
     assert [layer.linear.out_features for layer in model.layers] == [3, 5]
+
+
+# -- self-loops (TorchDrug's homogeneous graphs) ----------------------------------------
+
+def _path_graph() -> Data:
+    """0 - 1 - 2 - 3, both directions, one relation."""
+    src = torch.tensor([0, 1, 1, 2, 2, 3])
+    dst = torch.tensor([1, 0, 2, 1, 3, 2])
+    return Data(edge_index=torch.stack([src, dst]), num_nodes=4, num_relations=1)
+
+
+def test_self_loops_append_one_loop_per_node_of_relation_zero():
+    model = NBFNet(1, input_dim=4, hidden_dims=[4, 4], dependent=False, self_loops=True,
+                   backend="reference")
+    data = _path_graph()
+    looped = model.graph_data(data)
+    assert looped.edge_index[:, :6].tolist() == data.edge_index.tolist()
+    assert looped.edge_index[:, 6:].tolist() == [[0, 1, 2, 3], [0, 1, 2, 3]]
+    assert model.graph_data(data) is looped  # cached
+    graph = model.message_graph(data)
+    assert graph.num_edges == 10
+    # PNA degree counts the loop: node 0 has one neighbour, its loop and the boundary
+    assert graph.degree.tolist() == [3.0, 4.0, 4.0, 3.0]
+    plain = NBFNet(1, input_dim=4, hidden_dims=[4, 4], dependent=False, backend="reference")
+    assert plain.graph_data(data) is data and plain.message_graph(data).num_edges == 6
+
+
+def test_self_loops_change_the_scores_like_explicit_loops():
+    torch.manual_seed(0)
+    model = NBFNet(1, input_dim=4, hidden_dims=[4, 4], dependent=False, self_loops=True,
+                   backend="reference")
+    plain = NBFNet(1, input_dim=4, hidden_dims=[4, 4], dependent=False, backend="reference")
+    plain.load_state_dict(model.state_dict())
+    data = _path_graph()
+    nodes = torch.arange(4)
+    explicit = Data(edge_index=torch.cat([data.edge_index, torch.stack([nodes, nodes])], 1),
+                    num_nodes=4, num_relations=1)
+    head, rel, cand = torch.tensor([0]), torch.tensor([0]), torch.tensor([[1, 2, 3]])
+    looped = model(data, head, rel, cand)
+    assert torch.allclose(looped, plain(explicit, head, rel, cand))
+    assert not torch.allclose(looped, plain(data, head, rel, cand))
+
+
+def test_self_loops_only_for_homogeneous_graphs():
+    with pytest.raises(ValueError, match="self_loops is for homogeneous graphs"):
+        NBFNet(4, self_loops=True)
