@@ -11,10 +11,13 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
-from graphlearn.data.link_split import random_link_split
+from graphlearn.data.link_split import random_link_split, sample_negative_edges
 from graphlearn.errors import ConfigError
 from graphlearn.train.forward import (
+    VARIANTS,
+    ForwardConfig,
     LayerLocalStack,
+    build_stack,
     edge_representation,
     evaluate_link,
     ff_loss,
@@ -174,16 +177,21 @@ def test_training_layer0_ignores_the_layers_above(split, variant, same):
 
 @pytest.mark.parametrize(("variant", "schedule"), [
     ("ff", "simultaneous"), ("ff", "layerwise"), ("sf", "simultaneous"),
-    ("sf", "layerwise"), ("backprop", "simultaneous"),
+    ("sf", "layerwise"), ("backprop", "simultaneous"), ("sf-topdown", "simultaneous"),
+    ("ccl", "simultaneous"),
 ])
 def test_variants_beat_chance(split, variant, schedule):
-    out = train_forward([GCNConv(8, 16), GCNConv(16, 16)], split, variant=variant,
-                        schedule=schedule, epochs=40, lr=0.03, seed=0)
+    stack = build_stack(lambda i, o: GCNConv(i, o), 8, [16, 16], variant=variant)
+    out = train_forward(stack, split, variant=variant, schedule=schedule, epochs=40, lr=0.03,
+                        seed=0)
     metrics = out["metrics"]
     assert metrics["test"]["auroc"] > 0.7
     assert metrics["valid"]["auroc"] > 0.7
     assert len(metrics["test"]["per_layer"]) == 2
     assert len(out["history"]) == 40 * (2 if schedule == "layerwise" else 1)
+    # the trained stack evaluates the same afterwards (CCL's heads live in the stack)
+    assert evaluate_link(stack, split.test, variant)["auroc"] == pytest.approx(
+        metrics["test"]["auroc"])
 
 
 def test_selection_uses_validation_and_final_metrics_match(split):
@@ -234,11 +242,82 @@ def test_layerwise_caches_the_layer_below(split):
     assert len(out["selected_epoch"]) == 2
 
 
+# --------------------------------------------------------------------------- new variants
+
+
+def _link_grads(stack, objective, train, pos, neg, k, change):
+    """Gradients of layer groups k and k+1 (conv, plus CCL's feedback layer) from the
+    summed local losses; ``change`` replaces layer k+1's loss ℓ by 7ℓ + ℓ²."""
+    stack.zero_grad(set_to_none=True)
+    losses, _ = objective.forward_losses(stack, train, pos, neg,
+                                         torch.Generator().manual_seed(0))
+    above = losses.pop(f"layer{k + 1}")
+    total = sum(losses.values()) + (7 * above + above.pow(2) if change else above)
+    total.backward()
+
+    def group(j):
+        params = list(stack.layers[j].parameters())
+        if "feedback" in stack.heads:
+            params += list(stack.heads["feedback"].layers[j].parameters())
+        return [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in params]
+
+    return group(k), group(k + 1)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+@pytest.mark.parametrize("variant", ["sf-topdown", "ccl"])
+def test_new_link_variants_stay_local(split, variant, detach, monkeypatch):
+    if not detach:  # the same check must catch a stack whose inputs are not detached
+        original = LayerLocalStack.prepare_input
+        monkeypatch.setattr(LayerLocalStack, "prepare_input",
+                            lambda self, x, detach=True: original(self, x, detach=False))
+    torch.manual_seed(0)
+    stack = build_stack(lambda i, o: GCNConv(i, o), 8, [8, 8, 8], variant=variant)
+    objective = VARIANTS.get(variant).from_config(ForwardConfig(variant=variant,
+                                                                sf_batch_size=16))
+    train = split.train
+    objective.setup(stack, train, reset=True)
+    pos = train.edge_label_index
+    neg = sample_negative_edges(train.edge_index, train.num_nodes, pos.size(1),
+                                torch.Generator().manual_seed(0))
+    if objective.topdown:  # one step first, so the top-down input is not zero
+        objective.step_losses(stack, train, pos, neg, 0, torch.Generator().manual_seed(1))
+    for k in (0, 1):
+        base, base_above = _link_grads(stack, objective, train, pos, neg, k, change=False)
+        other, other_above = _link_grads(stack, objective, train, pos, neg, k, change=True)
+        assert any(g.abs().sum() > 0 for g in base)
+        assert not all(torch.equal(a, b) for a, b in zip(base_above, other_above))
+        assert all(torch.equal(a, b) for a, b in zip(base, other)) is detach
+
+
+def test_link_topdown_updates_alternate(split):
+    torch.manual_seed(0)
+    stack = build_stack(lambda i, o: GCNConv(i, o), 8, [8, 8, 8], variant="sf-topdown")
+    before = [[p.detach().clone() for p in layer.parameters()] for layer in stack.layers]
+    train_forward(stack, split, variant="sf-topdown", epochs=1, reset=False)
+    changed = [not all(torch.equal(a, p) for a, p in zip(old, layer.parameters()))
+               for old, layer in zip(before, stack.layers)]
+    assert changed == [True, False, True]  # step 0 updates the even layers only
+
+
+def test_ccl_link_score_is_the_readout(split):
+    stack = build_stack(lambda i, o: GCNConv(i, o), 8, [8, 8], variant="ccl")
+    out = train_forward(stack, split, variant="ccl", epochs=3, seed=0)
+    assert set(stack.heads) == {"feedback", "readout"}
+    assert out["history"][0]["loss_terms"] == ["layer0", "layer1", "readout"]
+    with torch.no_grad():
+        stack.heads["readout"].weight.neg_()
+        stack.heads["readout"].bias.neg_()
+    flipped = evaluate_link(stack, split.test, "ccl")["auroc"]
+    assert flipped == pytest.approx(1 - out["metrics"]["test"]["auroc"])
+
+
 # --------------------------------------------------------------------------- errors
 
 
 def test_registries_and_errors(split):
-    assert list_variants() == ["backprop", "ff", "sf"]
+    assert list_variants() == ["backprop", "ccl", "ff", "sf", "sf-topdown"]
+    assert list_variants("link") == list_variants()
     assert list_schedules() == ["layerwise", "simultaneous"]
     with pytest.raises(ConfigError, match="did you mean 'ff'"):
         train_forward([GCNConv(8, 8)], split, variant="fff")
@@ -246,5 +325,14 @@ def test_registries_and_errors(split):
         train_forward([GCNConv(8, 8)], split, variant="backprop", schedule="layerwise")
     with pytest.raises(ConfigError, match="epochs must be a positive integer"):
         train_forward([GCNConv(8, 8)], split, epochs=0)
+    with pytest.raises(ConfigError, match="only schedule='simultaneous'"):
+        train_forward([GCNConv(8, 8)], split, variant="ccl", schedule="layerwise")
+    with pytest.raises(ConfigError, match="needs a TopDownStack"):
+        train_forward(LayerLocalStack([GCNConv(8, 8)]), split, variant="sf-topdown")
+    with pytest.raises(ConfigError, match=r"layers\[0\] reads 8 channels but link variant "
+                                          r"'sf-topdown' feeds it 16"):
+        train_forward([GCNConv(8, 8), GCNConv(8, 8)], split, variant="sf-topdown")
+    with pytest.raises(ConfigError, match="trained by train_forward"):
+        evaluate_link(LayerLocalStack([GCNConv(8, 8)]), split.test, "ccl")
     with pytest.raises(ValueError, match="at least one module"):
         LayerLocalStack([])
