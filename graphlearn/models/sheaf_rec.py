@@ -24,11 +24,13 @@ from graphlearn.nn.sheaf import (
     MAP_MODES,
     UPDATES,
     SheafConv,
+    diagonal_sheaf_laplacian,
     resolve_restriction_maps,
     sheaf_graph,
     sheaf_laplacian,
 )
 from graphlearn.ops import RelGraph
+from graphlearn.registry import normalize_name
 
 __all__ = ["SheafRec", "bipartite_edge_index"]
 
@@ -83,7 +85,9 @@ class SheafRec(EmbeddingRecommender):
         normalize: the :math:`(D+I)^{-1/2}` normalisation (default ``True``).
         map_activation: activation of the map learner (default ``"tanh"``).
         backend: ``rspmm`` backend of the propagation with diagonal maps (default
-            ``"auto"``; ``"reference"``: gather and ``index_add``).
+            ``"auto"``); ``"reference"``: the specification (gather and ``index_add``,
+            per-edge normalisation), kept for tests; every other backend builds the
+            Laplacian by :func:`~graphlearn.nn.sheaf.diagonal_sheaf_laplacian`.
         reg_weight: :math:`\lambda` (default ``1e-4``).
         reg_squared: form of the penalty (see ``EmbeddingRecommender``).
 
@@ -118,6 +122,7 @@ class SheafRec(EmbeddingRecommender):
         self.restriction = family.name
         self.maps_mode = maps
         self.normalize = bool(normalize)
+        self.backend = normalize_name(backend)
         d, f = self.stalk_dim, self.channels
         shared = maps == "shared"
         # maps="shared": one learner on the layer-0 embeddings; else one per layer
@@ -159,12 +164,16 @@ class SheafRec(EmbeddingRecommender):
         h = ego.view(num_nodes, self.stalk_dim, self.channels)  # (U+I, d, f)
         graph = self.graph()
         maps = None
-        if self.restriction_maps is not None and self.layers:
+        learner = self.restriction_maps
+        if learner is not None and self.layers:
             # one Laplacian for every layer, from the layer-0 embeddings
-            maps = sheaf_laplacian(self.edge_index,
-                                   self.restriction_maps.compact(ego, self.edge_index),
-                                   num_nodes, self.stalk_dim, self.normalize,
-                                   self.restriction_maps.diagonal_degree, graph)
+            if learner.diagonal and self.edge_index.size(1) and self.backend != "reference":
+                maps = diagonal_sheaf_laplacian(learner.incidence_maps(ego, graph), graph,
+                                                self.normalize)  # the layers' fast path
+            else:
+                maps = sheaf_laplacian(self.edge_index, learner.compact(ego, self.edge_index),
+                                       num_nodes, self.stalk_dim, self.normalize,
+                                       learner.diagonal_degree, graph)
         out = h
         for layer in self.layers:
             h = layer(h, self.edge_index, maps, graph)  # (U+I, d, f)

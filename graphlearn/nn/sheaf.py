@@ -42,6 +42,8 @@ exponential of a skew-symmetric matrix) and ``general``.
 from __future__ import annotations
 
 import math
+import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,6 +65,7 @@ __all__ = [
     "ScalarMaps",
     "SheafConv",
     "SheafLaplacian",
+    "diagonal_sheaf_laplacian",
     "householder_product",
     "list_restriction_maps",
     "resolve_restriction_maps",
@@ -120,6 +123,115 @@ def sheaf_graph(edge_index: Tensor, num_nodes: int) -> RelGraph:
     directed = torch.stack([torch.cat([col, row]), torch.cat([row, col])])  # source, target
     ids = torch.arange(row.numel(), device=row.device)
     return RelGraph.build(directed, ids.repeat(2), num_nodes, num_relations=max(row.numel(), 1))
+
+
+# -- incidences: gathers and scatters with sparse-matrix backward ------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Incidence:
+    """The ``2E`` incidences of a :func:`sheaf_graph`, in its directed-edge order:
+    incidence ``k < E`` is ``row_k ◁ e_k`` (other endpoint ``col_k``), ``k >= E`` is
+    ``col ◁ e`` (other endpoint ``row``).
+
+    ``to_node`` / ``to_other`` are ``[N, 2E]`` CSR 0/1 matrices: ``to_node @ v`` sums
+    per-incidence values ``v [2E, C]`` into the incidence's own node, ``to_other @ v``
+    into its other endpoint. They are the transposes of the gathers ``x[node]``,
+    ``x[other]``: one sparse product instead of ``index_add`` (4x faster on CPU).
+    """
+
+    node: Tensor  # (2E,) the node of each incidence: cat([row, col])
+    other: Tensor  # (2E,) the other endpoint: cat([col, row])
+    to_node: Tensor  # (N, 2E) sparse CSR
+    to_other: Tensor  # (N, 2E) sparse CSR
+
+
+_INCIDENCES: weakref.WeakKeyDictionary[RelGraph, dict[torch.dtype, _Incidence]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _incidence(graph: RelGraph, dtype: torch.dtype) -> _Incidence:
+    """The :class:`_Incidence` of ``graph`` (:func:`sheaf_graph`), built once per graph
+    and dtype from its CSR (by target = the incidence's node) and CSC (by source = the
+    other endpoint) views; kept as long as the graph lives."""
+    per_dtype = _INCIDENCES.setdefault(graph, {})
+    if dtype not in per_dtype:
+        n, m = graph.num_nodes, graph.num_edges
+        index_dtype = torch.int32 if m < 2**31 else torch.int64
+        ones = torch.ones(m, dtype=dtype, device=graph.device)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            to_node = torch.sparse_csr_tensor(graph.rowptr.to(index_dtype),
+                                              graph.perm.to(index_dtype), ones, (n, m))
+            to_other = torch.sparse_csr_tensor(graph.colptr.to(index_dtype),
+                                               graph.perm[graph.csc_pos].to(index_dtype),
+                                               ones, (n, m))
+        node = torch.empty(m, dtype=torch.long, device=graph.device)
+        node[graph.perm] = torch.repeat_interleave(
+            torch.arange(n, device=graph.device), graph.in_degree)  # target of each edge
+        other = torch.empty_like(node)
+        other[graph.perm] = graph.col  # source of each edge
+        per_dtype[dtype] = _Incidence(node, other, to_node, to_other)
+    return per_dtype[dtype]
+
+
+class _IncidenceAffine(torch.autograd.Function):
+    """``own[node] + other[other_node] + bias`` per incidence (the map learner's
+    :math:`W [x_v \\| x_u] + b`, see :meth:`RestrictionMaps._project`), accumulated in
+    place; the gathers' backward is the sparse products ``to_node @ grad`` and
+    ``to_other @ grad`` (one pass each instead of ``index_add``)."""
+
+    @staticmethod
+    def forward(ctx, own: Tensor, other: Tensor, bias: Tensor,  # type: ignore[override]
+                inc: _Incidence) -> Tensor:
+        ctx.inc = inc
+        out = own.index_select(0, inc.node)  # (2E, P)
+        return out.add_(other.index_select(0, inc.other)).add_(bias)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:  # type: ignore[override]
+        inc = ctx.inc
+        grad = grad.contiguous()
+        return (torch.sparse.mm(inc.to_node, grad), torch.sparse.mm(inc.to_other, grad),
+                grad.sum(0), None)
+
+
+class _DiagonalBlocks(torch.autograd.Function):
+    r"""The blocks of :math:`L_F` from diagonal maps per incidence ``maps [2E, d]``
+    (rows ``e``, ``E + e``: :math:`F_{row \trianglelefteq e}`, :math:`F_{col \trianglelefteq e}`):
+    ``off [E, d]`` :math:`= -F_{row} F_{col}` and ``degree [N, d]``
+    :math:`= \sum_{e \ni v} F_{v \trianglelefteq e}^2` (``to_node @ maps²``).
+
+    One function with a hand-written backward, because autograd's would allocate and
+    zero a ``[2E, d]`` gradient per half of ``maps`` and add them:
+
+    .. math::
+        \bar F_{v \trianglelefteq e} = 2 F_{v \trianglelefteq e}\, \bar D_v
+        - F_{u \trianglelefteq e}\, \overline{\mathrm{off}}_e .
+    """
+
+    @staticmethod
+    def forward(ctx, maps: Tensor, node: Tensor,  # type: ignore[override]
+                to_node: Tensor) -> tuple[Tensor, Tensor]:
+        num_edges = maps.size(0) // 2
+        off = torch.mul(maps[:num_edges], maps[num_edges:]).neg_()  # (E, d)
+        degree = torch.sparse.mm(to_node, maps * maps)  # (N, d)
+        ctx.save_for_backward(maps, node)
+        return off, degree
+
+    @staticmethod
+    def backward(ctx, grad_off: Tensor | None,  # type: ignore[override]
+                 grad_degree: Tensor | None) -> tuple[Tensor, None, None]:
+        maps, node = ctx.saved_tensors
+        num_edges = maps.size(0) // 2
+        if grad_degree is None:
+            grad = torch.zeros_like(maps)
+        else:
+            grad = grad_degree.index_select(0, node).mul_(maps).mul_(2.0)  # (2E, d)
+        if grad_off is not None:
+            grad[:num_edges].addcmul_(grad_off, maps[num_edges:], value=-1.0)
+            grad[num_edges:].addcmul_(grad_off, maps[:num_edges], value=-1.0)
+        return grad, None, None
 
 
 # -- matrix functions -----------------------------------------------------------------------
@@ -265,17 +377,44 @@ class RestrictionMaps(nn.Module):
         num_edges = edge_index.size(1)
         if self.linear is None:
             return x.new_zeros(2 * num_edges, 0)
-        # W [x_v ‖ x_u] + b = (W_self x)_v + (W_other x)_u + b: project the N nodes once,
-        # then gather P numbers per incidence instead of 2C features
         size = self.linear.out_features
-        proj = x @ self.linear.weight.view(size, 2, self.in_channels).transpose(0, 1) \
-            .transpose(1, 2)  # (2, N, P): [W_self x, W_other x]
-        own, other = proj[0], proj[1]
+        own, other = self._project(x)
         row, col = edge_index
         params = torch.stack([own.index_select(0, row) + other.index_select(0, col),  # row ◁ e
                               own.index_select(0, col) + other.index_select(0, row)],  # col ◁ e
                              1)  # (E, 2, P)
         return self.map_activation(params.view(2 * num_edges, size) + self.linear.bias)
+
+    def _project(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""``(W_self x, W_other x)``, ``[N, P]`` each, for ``x [N, C]``.
+
+        :math:`W [x_v \| x_u] + b = (W_{self} x)_v + (W_{other} x)_u + b`: the ``N``
+        nodes are projected once, then each incidence gathers ``P`` numbers instead
+        of ``2C`` features."""
+        size = self.linear.out_features
+        proj = x @ self.linear.weight.view(size, 2, self.in_channels).transpose(0, 1) \
+            .transpose(1, 2)  # (2, N, P): [W_self x, W_other x]
+        return proj[0], proj[1]
+
+    def incidence_maps(self, x: Tensor, graph: RelGraph) -> Tensor:
+        r"""Diagonal maps (diagonal families only) of every incidence of ``graph``
+        (:func:`sheaf_graph`), in its edge order: ``[2E, d]``, rows ``e`` and
+        ``E + e`` are :math:`F_{row \trianglelefteq e}` and
+        :math:`F_{col \trianglelefteq e}` (:meth:`compact` holds the same numbers as
+        ``[E, 2, d]``). The gathers' backward is a sparse product, not ``index_add``;
+        this is the input of :func:`diagonal_sheaf_laplacian`."""
+        if not self.diagonal:
+            raise NotImplementedError(f"{type(self).__name__}: the maps are not diagonal")
+        x = x.reshape(x.size(0), -1)
+        if x.size(1) != self.in_channels:
+            raise ValueError(f"{type(self).__name__}: x must have {self.in_channels} features "
+                             f"per node, got {x.size(1)}")
+        inc = _incidence(graph, x.dtype)
+        if self.linear is None:
+            return self.params_to_diagonal(x.new_zeros(inc.node.numel(), 0))
+        own, other = self._project(x)  # (N, P) each
+        params = _IncidenceAffine.apply(own, other, self.linear.bias, inc)  # (2E, P)
+        return self.params_to_diagonal(self.map_activation(params))
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         d = self.stalk_dim
@@ -451,6 +590,12 @@ class SheafLaplacian:
             is symmetric), so each edge is stored once.
         row, col: ``[E]`` the edge's endpoints.
 
+        scale: ``None``, or ``[N, d]`` the diagonal of a diagonal normaliser
+            :math:`S`; the Laplacian is then :math:`S\,B\,S` with :math:`B` the
+            blocks above (diagonal blocks only). :func:`diagonal_sheaf_laplacian`
+            returns this form, :math:`B = L_F` and :math:`S = (D+I)^{-1/2}`, so that
+            no per-edge normalisation is computed.
+
     When every block is diagonal (diagonal maps given in compact form), ``diag``
     is ``[N, d]`` and ``off`` is ``[E, d]``: the blocks' diagonals, and
     :meth:`apply` can run on ``rspmm`` (``graph``: :func:`sheaf_graph`, built on
@@ -462,6 +607,14 @@ class SheafLaplacian:
     row: Tensor
     col: Tensor
     graph: RelGraph | None = None
+    scale: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale is not None and (not self.diagonal_blocks
+                                       or self.scale.shape != self.diag.shape):
+            raise ValueError(f"SheafLaplacian: scale must be [N, d] = {list(self.diag.shape)} "
+                             f"with diagonal blocks, got {list(self.scale.shape)} and off "
+                             f"{list(self.off.shape)}")
 
     @property
     def num_nodes(self) -> int:
@@ -488,6 +641,12 @@ class SheafLaplacian:
         if x.dim() != 3 or x.shape[:2] != (self.num_nodes, self.stalk_dim):
             raise ValueError(f"SheafLaplacian.apply: x must be [{self.num_nodes}, "
                              f"{self.stalk_dim}, f], got {list(x.shape)}")
+        if self.scale is not None:  # S B S x
+            scale = self.scale.unsqueeze(2)  # (N, d, 1)
+            return scale * self._apply_blocks(scale * x, backend)
+        return self._apply_blocks(x, backend)
+
+    def _apply_blocks(self, x: Tensor, backend: str) -> Tensor:
         if normalize_name(backend) != "reference" and self.diagonal_blocks and self.off.numel():
             return self._apply_rspmm(x, backend)
         x_row = x.index_select(0, self.row)  # (E, d, f)
@@ -515,6 +674,10 @@ class SheafLaplacian:
         """The ``[N·d, N·d]`` matrix; for tests and small graphs only."""
         n, d = self.num_nodes, self.stalk_dim
         diag, off = self.diag, self.off
+        if self.scale is not None:
+            scale = self.scale
+            diag = scale * diag * scale
+            off = scale.index_select(0, self.row) * off * scale.index_select(0, self.col)
         if self.diagonal_blocks:
             diag, off = torch.diag_embed(diag), torch.diag_embed(off)
         blocks = diag.new_zeros(n, n, d, d)
@@ -598,6 +761,40 @@ def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
     return SheafLaplacian(diag, off, row, col)
 
 
+def diagonal_sheaf_laplacian(maps: Tensor, graph: RelGraph,
+                             normalize: bool = True) -> SheafLaplacian:
+    r"""The Laplacian of :func:`sheaf_laplacian` for diagonal maps given per incidence,
+    in factored form: blocks of :math:`L_F` and ``scale`` :math:`= (D+I)^{-1/2}`
+    (see :class:`SheafLaplacian`), the same operator up to rounding.
+
+    The fast path of :class:`SheafConv` (every backend but ``"reference"``): the
+    degree is one sparse product over the incidences instead of two ``index_add``,
+    and the normaliser is applied to the ``N`` node signals in
+    :meth:`SheafLaplacian.apply` instead of to every edge block, which saves two
+    gathers and two products per edge, forward and backward.
+
+    Args:
+        maps: ``[2E, d]`` :meth:`RestrictionMaps.incidence_maps`: row ``e`` is
+            :math:`F_{row \trianglelefteq e}`, row ``E + e`` is :math:`F_{col \trianglelefteq e}`.
+        graph: the :func:`sheaf_graph` of the ``E`` undirected edges.
+        normalize: the :math:`(D+I)^{-1/2}` normalisation (default ``True``).
+
+    Returns:
+        :class:`SheafLaplacian` with diagonal blocks; differentiable w.r.t. ``maps``.
+    """
+    num_edges = graph.num_edges // 2
+    if maps.dim() != 2 or maps.size(0) != 2 * num_edges:
+        raise ValueError(f"diagonal_sheaf_laplacian: maps must be [2E, d] = [{2 * num_edges}, d] "
+                         f"(one row per incidence of the graph), got {list(maps.shape)}")
+    inc = _incidence(graph, maps.dtype)
+    # off (E, d): -F_row F_col; degree (N, d): D_v = Σ_e F_v²
+    off, degree = _DiagonalBlocks.apply(maps.contiguous(), inc.node, inc.to_node)
+    row, col = inc.node[:num_edges], inc.other[:num_edges]
+    if not normalize:
+        return SheafLaplacian(degree, off, row, col, graph)
+    return SheafLaplacian(degree, off, row, col, graph, scale=(degree + 1.0).rsqrt())
+
+
 # -- the layer ------------------------------------------------------------------------------
 
 
@@ -644,8 +841,10 @@ class SheafConv(nn.Module):
         activation: :math:`\sigma` of the diffusion update (default ``"elu"``, NSD's;
             the linear update has none).
         map_activation: activation of the map learner (default ``"tanh"``).
-        backend: the ``rspmm`` backend of :meth:`SheafLaplacian.apply` for diagonal
-            maps (default ``"auto"``; ``"reference"``: gather and ``index_add``).
+        backend: for diagonal maps, the ``rspmm`` backend of :meth:`SheafLaplacian.apply`,
+            with the Laplacian built by :func:`diagonal_sheaf_laplacian` (default
+            ``"auto"``); ``"reference"``: the specification, :func:`sheaf_laplacian`
+            and gather / ``index_add`` (the tests compare the two, outputs and gradients).
 
     Shapes:
         - **x**: ``[N, d·f]`` (stalk-major) or ``[N, d, f]``.
@@ -730,10 +929,26 @@ class SheafConv(nn.Module):
                                  f"stalk dim {maps.stalk_dim}, x is {list(x.shape)}")
             return maps
         edges = undirected_edge_index(edge_index.to(x.device), num_nodes)
-        if self.restriction_maps is not None:
-            maps = self.restriction_maps.compact(x.reshape(num_nodes, -1), edges)
+        learner = self.restriction_maps
+        diagonal = learner.diagonal if learner is not None else maps.dim() == 3
+        if diagonal and edges.size(1) and normalize_name(self.backend) != "reference":
+            # fast path: incidence gathers with sparse-product backward, factored normaliser
+            if graph is None or graph.device != x.device:
+                graph = sheaf_graph(edges, num_nodes)
+            elif graph.num_nodes != num_nodes or graph.num_edges != 2 * edges.size(1):
+                raise ValueError(f"SheafConv: graph has {graph.num_nodes} nodes and "
+                                 f"{graph.num_edges} directed edges; sheaf_graph of these "
+                                 f"{edges.size(1)} edges on {num_nodes} nodes has "
+                                 f"{2 * edges.size(1)}")
+            if learner is not None:
+                incidence = learner.incidence_maps(x.reshape(num_nodes, -1), graph)
+            else:  # compact shared maps [E, 2, d] -> [2E, d]: all row ◁ e, then all col ◁ e
+                incidence = maps.transpose(0, 1).reshape(2 * edges.size(1), -1)
+            return diagonal_sheaf_laplacian(incidence, graph, self.normalize)
+        if learner is not None:
+            maps = learner.compact(x.reshape(num_nodes, -1), edges)
             return sheaf_laplacian(edges, maps, num_nodes, self.stalk_dim, self.normalize,
-                                   self.restriction_maps.diagonal_degree, graph)
+                                   learner.diagonal_degree, graph)
         # shared raw maps: the family is unknown here, so the normaliser checks for diagonal maps
         return sheaf_laplacian(edges, maps, num_nodes, self.stalk_dim, self.normalize,
                                graph=graph)

@@ -11,9 +11,11 @@ from graphlearn.nn.sheaf import (
     HouseholderMaps,
     MatrixExpMaps,
     SheafConv,
+    diagonal_sheaf_laplacian,
     householder_product,
     list_restriction_maps,
     resolve_restriction_maps,
+    sheaf_graph,
     sheaf_laplacian,
     sym_matrix_power,
     undirected_edge_index,
@@ -362,3 +364,86 @@ def test_reset_parameters_and_bad_arguments():
         SheafConv(D, 2, backend="gpu")
     with pytest.raises(ValueError, match=r"x must be \[N, 6\] or \[N, 3, 2\]"):
         SheafConv(D, 2)(torch.randn(N, 5), EDGE_INDEX)
+
+
+# -- the fast path of diagonal maps against the reference ------------------------------------
+
+DIAGONAL_FAMILIES = [name for name in FAMILIES if resolve_restriction_maps(name).diagonal]
+
+
+def test_incidence_maps_are_the_compact_maps_reordered():
+    for name in DIAGONAL_FAMILIES:
+        torch.manual_seed(20)
+        module = resolve_restriction_maps(name)(D, 2 * D).to(F64)
+        x = torch.randn(N, 2 * D, dtype=F64)
+        graph = sheaf_graph(EDGE_INDEX, N)
+        compact = module.compact(x, EDGE_INDEX)  # (E, 2, d)
+        incidence = module.incidence_maps(x, graph)  # (2E, d): all row ◁ e, then all col ◁ e
+        assert torch.equal(incidence, compact.transpose(0, 1).reshape(2 * len(EDGES), D))
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("backend", ["reference", "auto"])
+def test_factored_diagonal_laplacian_equals_the_reference_with_gradients(normalize, backend):
+    torch.manual_seed(21)
+    compact = torch.randn(len(EDGES), 2, D, dtype=F64, requires_grad=True)
+    signal = torch.randn(N + 1, D, 3, dtype=F64, requires_grad=True)  # node 4: isolated
+    weight = torch.randn(N + 1, D, 3, dtype=F64)
+    reference = sheaf_laplacian(EDGE_INDEX, compact, N + 1, D, normalize)
+    graph = sheaf_graph(EDGE_INDEX, N + 1)
+    factored = diagonal_sheaf_laplacian(compact.transpose(0, 1).reshape(-1, D), graph, normalize)
+    assert (factored.scale is not None) == normalize
+    assert torch.equal(factored.row, EDGE_INDEX[0]) and torch.equal(factored.col, EDGE_INDEX[1])
+    assert torch.allclose(factored.to_dense(), reference.to_dense(), atol=1e-12)
+    results = []
+    for lap, path in ((reference, "reference"), (factored, backend)):
+        out = lap.apply(signal, backend=path)
+        results.append((out, *torch.autograd.grad((out * weight).sum(), (compact, signal))))
+    for ours, theirs in zip(*results):
+        assert torch.allclose(ours, theirs, atol=1e-12)
+
+
+def test_fast_path_functions_pass_gradcheck():
+    torch.manual_seed(22)
+    graph = sheaf_graph(EDGE_INDEX, N + 1)
+    maps = torch.randn(2 * len(EDGES), D, dtype=F64, requires_grad=True)
+    signal = torch.randn(N + 1, D, 2, dtype=F64, requires_grad=True)
+    module = resolve_restriction_maps("diagonal")(D, 2).to(F64)
+    features = torch.randn(N + 1, 2, dtype=F64, requires_grad=True)
+
+    def laplacian(maps, signal):
+        return diagonal_sheaf_laplacian(maps, graph).apply(signal, backend="reference")
+
+    def learned(features):
+        return module.incidence_maps(features, graph)
+
+    assert torch.autograd.gradcheck(laplacian, (maps, signal))
+    assert torch.autograd.gradcheck(learned, (features,))
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("update", ["diffusion", "linear"])
+@pytest.mark.parametrize("name", DIAGONAL_FAMILIES)
+def test_sheaf_conv_fast_path_equals_the_reference_with_gradients(name, update, normalize):
+    both = torch.cat([EDGE_INDEX, EDGE_INDEX.flip(0)], 1)
+    x = torch.randn(N + 1, D * 2, dtype=F64)
+    weight = torch.randn(N + 1, D * 2, dtype=F64)
+    results = []
+    for backend in ("reference", "auto"):
+        torch.manual_seed(23)
+        conv = SheafConv(D, 2, restriction=name, update=update, normalize=normalize,
+                         backend=backend).double()
+        inputs = x.clone().requires_grad_()
+        out = conv(inputs, both)
+        params = list(conv.parameters())
+        grads = torch.autograd.grad((out * weight).sum(), [inputs, *params])
+        results.append((out, *grads))
+    for ours, theirs in zip(*results):
+        assert torch.allclose(ours, theirs, atol=1e-12)
+
+
+def test_fast_path_rejects_a_graph_of_other_edges():
+    conv = SheafConv(D, 2, update="linear")
+    x = torch.randn(N, D, 2)
+    with pytest.raises(ValueError, match="SheafConv: graph has 4 nodes and 6 directed edges"):
+        conv(x, EDGE_INDEX, graph=sheaf_graph(EDGE_INDEX[:, :3], N))
