@@ -7,7 +7,16 @@ module so that it registers itself; a new model module adds its import here.
 """
 
 # import each model module so that it registers itself
-from graphlearn.models import gae, kge, lightgcn, mf, nbfnet, ngcf, sheaf_rec  # noqa: F401
+from graphlearn.models import (  # noqa: F401
+    gae,
+    kge,
+    lightgcn,
+    mf,
+    nbfnet,
+    ngcf,
+    sheaf_gae,
+    sheaf_rec,
+)
 from graphlearn.models.gae import GAE
 from graphlearn.models.kge import ComplEx, DistMult, RotatE
 from graphlearn.models.lightgcn import LightGCN
@@ -15,6 +24,7 @@ from graphlearn.models.mf import BPRMF, EmbeddingRecommender
 from graphlearn.models.nbfnet import NBFNet
 from graphlearn.models.ngcf import NGCF
 from graphlearn.models.registry import MODELS, build_model, list_models
+from graphlearn.models.sheaf_gae import SheafGAE
 
 __all__ = ["BPRMF", "GAE", "MODELS", "NGCF", "ComplEx", "DistMult", "EmbeddingRecommender",
-           "LightGCN", "NBFNet", "RotatE", "build_model", "list_models"]
+           "LightGCN", "NBFNet", "RotatE", "SheafGAE", "build_model", "list_models"]
