@@ -53,11 +53,14 @@ from graphlearn.io import atomic_write
 from graphlearn.registry import did_you_mean, normalize_name
 
 __all__ = [
+    "FORWARD_VARIANTS",
+    "LAYERWISE_VARIANTS",
     "TASK_DEFAULTS",
     "Config",
     "ConfigKeyError",
     "DataConfig",
     "EvalConfig",
+    "ForwardSection",
     "ModelConfig",
     "TrainConfig",
     "apply_overrides",
@@ -390,8 +393,10 @@ def from_dict(cls: type[T], mapping: Any, path: str = "") -> T:
             raise _unknown_key(_join(path, key), key, list(fields))
     missing = [
         _join(path, name) for name, f in fields.items()
-        if name not in mapping and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
+        if name not in mapping and (
+            (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            or (f.metadata.get("required_unless")
+                and mapping.get(f.metadata["required_unless"]) is None))
     ]
     if missing:
         plural = "s" if len(missing) > 1 else ""
@@ -433,14 +438,25 @@ def _plain(value: Any) -> Any:
 
 def _field(default: Any = dataclasses.MISSING, *, help: str,
            factory: Any = dataclasses.MISSING, task: tuple[str, ...] = (),
+           variants: tuple[str, ...] = (), required_unless: str | None = None,
            **bounds: float) -> Any:
-    """A dataclass field with its help text, the tasks it applies to and numeric bounds."""
+    """A dataclass field with its help text, the tasks it applies to and numeric bounds.
+
+    ``variants``: the ``"<task>:<variant>"`` forward-learning variants an option of
+    the ``forward`` section applies to (setting it for another is an error).
+    ``required_unless``: the field has a default (``None``) but is required unless
+    that sibling key is set (``model``, unless ``forward``).
+    """
     unknown = set(bounds) - {name for name, _ in _BOUNDS}
     if unknown:
         raise TypeError(f"unknown bounds {sorted(unknown)}")
     metadata: dict[str, Any] = {"help": help, **bounds}
     if task:
         metadata["task"] = task
+    if variants:
+        metadata["variants"] = variants
+    if required_unless:
+        metadata["required_unless"] = required_unless
     return dataclasses.field(default=default, default_factory=factory, metadata=metadata)
 
 
@@ -469,6 +485,7 @@ class _Section:
 TASK_DEFAULTS: dict[str, dict[str, str]] = {
     "kg": {"metric": "mrr", "loss": "bce"},
     "link": {"metric": "auroc", "loss": "bce"},
+    "node": {"metric": "accuracy", "loss": "ce"},
     "recommendation": {"metric": "ndcg@10", "loss": "bpr"},
 }
 
@@ -489,13 +506,16 @@ class DataConfig(_Section):
     download: bool = _field(True, help="Fetch missing dataset files from the card's sources "
                                        "(checksums verified); false fails instead.")
     split_seed: int | None = _field(
-        None, task=("recommendation", "link"), ge=0,
+        None, task=("recommendation", "link", "node"), ge=0,
         help="Seed of the random split, independent of `train.seed` so the split stays "
              "fixed while training seeds vary; null uses the data layer's default.")
-    split: Literal["random", "temporal"] = _field(
-        "random", task=("recommendation",),
-        help="`random`: per-user random split by `ratios`; `temporal`: per-user "
-             "leave-last-out by timestamp (last to test, second-to-last to validation).")
+    split: Literal["random", "temporal", "public"] = _field(
+        "random", task=("recommendation", "node"),
+        help="recommendation: `random` (per-user random split by `ratios`) or `temporal` "
+             "(per-user leave-last-out by timestamp: last to test, second-to-last to "
+             "validation). node: `random` (seeded random node split by `val_ratio` / "
+             "`test_ratio`, the rest trains) or `public` (the dataset's own masks, e.g. "
+             "Planetoid's 20 per class / 500 / 1000).")
     ratios: tuple[float, ...] = _field(
         (0.8, 0.1, 0.1), task=("recommendation",), ge=0,
         help="`[train, valid, test]` (or `[train, test]`, no validation) shares of each "
@@ -510,10 +530,12 @@ class DataConfig(_Section):
     item_k_core: int = _field(0, task=("recommendation",), ge=0,
                               help="Keep only items with at least this many interactions; "
                                    "0: no filter.")
-    val_ratio: float = _field(0.05, task=("link",), ge=0, lt=1,
-                              help="Fraction of edges held out for validation.")
-    test_ratio: float = _field(0.1, task=("link",), ge=0, lt=1,
-                               help="Fraction of edges held out for test.")
+    val_ratio: float = _field(0.05, task=("link", "node"), ge=0, lt=1,
+                              help="Fraction of edges (link) or nodes (node, `split: "
+                                   "random`) held out for validation.")
+    test_ratio: float = _field(0.1, task=("link", "node"), ge=0, lt=1,
+                               help="Fraction of edges (link) or nodes (node, `split: "
+                                    "random`) held out for test.")
 
     def _validate(self, path: str) -> None:
         key = _join(path, "ratios")
@@ -558,7 +580,7 @@ class TrainConfig(_Section):
              "weights when `adversarial_temperature` is set), `ce` (softmax cross-entropy "
              "over all entities; kg task with `num_negative: 0` only), `bpr` (Bayesian personalised "
              "ranking), `softplus` (logistic loss on +/-1 labels); null: the task's default "
-             "(kg, link: `bce`; recommendation: `bpr`).")
+             "(kg, link: `bce`; node: `ce`; recommendation: `bpr`).")
     num_negative: int = _field(1, ge=0, help="Negatives sampled per positive; 0 = 1-vs-all "
                                              "(every entity is a candidate answer; kg task "
                                              "only).")
@@ -580,7 +602,8 @@ class TrainConfig(_Section):
         None,
         help="Validation metric for model selection and early stopping (e.g. `ndcg@10`, "
              "`recall@20`, `mrr`, `hits@10`, `auroc`); never a test metric. null: the "
-             "task's default (kg: `mrr`; link: `auroc`; recommendation: `ndcg@10`).")
+             "task's default (kg: `mrr`; link: `auroc`; node: `accuracy`; recommendation: "
+             "`ndcg@10`).")
     patience: int | None = _field(
         10, ge=1,
         help="Stop after this many evaluations without improvement of `metric`; null: "
@@ -619,6 +642,65 @@ class EvalConfig(_Section):
             raise ConfigKeyError(key, f"invalid {key!r}: needs at least one cut-off")
 
 
+#: The forward-learning variants of each task (``graphlearn.train.forward.list_variants``;
+#: a test checks the two agree). Kept here so a config fails before torch is imported.
+FORWARD_VARIANTS: dict[str, tuple[str, ...]] = {
+    "link": ("backprop", "ccl", "ff", "sf", "sf-topdown"),
+    "node": ("backprop", "ccl", "ff-label", "ff-virtual", "sf", "sf-topdown"),
+}
+
+#: The variants that support ``schedule: layerwise`` (the others: simultaneous only).
+LAYERWISE_VARIANTS: tuple[str, ...] = ("link:ff", "link:sf")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ForwardSection(_Section):
+    """Forward learning (ForwardGNN): layer-local, backpropagation-free training.
+
+    Set this section to train a stack of graph convolutions with the variant's
+    local losses (`graphlearn.train.forward`, docs/forward.md) instead of a
+    `model` by backpropagation; a config has either `model` or `forward`.
+    Task `link` or `node`. Every layer (and head) has its own Adam with
+    `train.lr` and `train.weight_decay`; `train.epochs` counts full-batch steps
+    (per layer under `schedule: layerwise`); `train.eval_every`, `train.metric`,
+    `train.patience` (per layer under layerwise) and `train.seed` mean what they
+    mean for backprop runs. Options marked with variants apply to those
+    `task:variant` pairs only.
+    """
+
+    variant: Literal["backprop", "ccl", "ff", "ff-label", "ff-virtual", "sf",
+                     "sf-topdown"] = _field(
+        help="link: `ff`, `sf`, `sf-topdown`, `ccl`, `backprop`; node: `ff-label`, "
+             "`ff-virtual`, `sf`, `sf-topdown`, `ccl`, `backprop` (the same stack trained "
+             "end-to-end, the baseline).")
+    schedule: Literal["simultaneous", "layerwise"] = _field(
+        "simultaneous",
+        help="`simultaneous`: every layer updated every step from its own loss; "
+             "`layerwise` (link `ff` and `sf` only): layer 1 trains for `train.epochs` steps "
+             "and is restored to its best validation epoch, then layer 2 on its cached "
+             "output, and so on.")
+    backbone: Literal["gcn", "sage", "gat"] = _field(
+        "gcn", help="The graph convolution of every layer (PyG `GCNConv`, `SAGEConv`, "
+                    "`GATConv` with one head).")
+    hidden_channels: int = _field(128, ge=1, help="Output width of every layer.")
+    num_layers: int = _field(2, ge=1, help="Number of layers.")
+    theta: float = _field(2.0, variants=("link:ff", "link:backprop", "node:ff-label",
+                                         "node:ff-virtual"),
+                          help="Goodness threshold: g(z) = sum of squares - theta.")
+    sf_batch_size: int = _field(1024, ge=1, variants=("link:sf", "link:sf-topdown"),
+                                help="Positives per in-batch softmax of the link SF loss.")
+    topdown_iterations: int = _field(3, ge=1, variants=("link:sf-topdown",
+                                                        "node:sf-topdown"),
+                                     help="Top-down recurrence steps at evaluation.")
+    ccl_temperature: float = _field(0.1, gt=0, variants=("link:ccl", "node:ccl"),
+                                    help="Temperature of CCL's cosine agreement logits.")
+    label_context: Literal["shared", "uniform"] = _field(
+        "shared", variants=("node:ff-label", "node:ff-virtual"),
+        help="What the other nodes show while FF trains: `shared` (one pass per candidate "
+             "class shown to every node, as at prediction) or `uniform` (training nodes "
+             "show a true / wrong label, the others none).")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Config(_Section):
     """A whole run: the task, its data, model, training and evaluation.
@@ -627,17 +709,31 @@ class Config(_Section):
     the config is built, so the saved config states what the run used.
     """
 
-    task: Literal["kg", "link", "recommendation"] = _field(
+    task: Literal["kg", "link", "node", "recommendation"] = _field(
         help="`kg`: knowledge-graph completion (filtered ranking); `link`: homogeneous link "
-             "prediction (AUROC/AP); `recommendation`: top-K recommendation (full ranking).")
+             "prediction (AUROC/AP); `node`: transductive node classification (accuracy); "
+             "`recommendation`: top-K recommendation (full ranking).")
     data: DataConfig = _field(help="The dataset and its split.")  # noqa: RUF009 (a dataclasses.field)
-    model: ModelConfig = _field(help="The model and its hyperparameters.")  # noqa: RUF009 (a dataclasses.field)
+    model: ModelConfig | None = _field(  # noqa: RUF009 (a dataclasses.field)
+        None, required_unless="forward",
+        help="The model and its hyperparameters; required unless `forward` is set.")
+    forward: ForwardSection | None = _field(  # noqa: RUF009 (a dataclasses.field)
+        None, help="Forward learning instead of backpropagation (task `link` or `node`); "
+                   "null: train `model` by backpropagation.")
     train: TrainConfig = _field(factory=TrainConfig, help="Training.")  # noqa: RUF009 (a dataclasses.field)
     eval: EvalConfig = _field(factory=EvalConfig, help="Evaluation.")  # noqa: RUF009 (a dataclasses.field)
     out: str | None = _field(None, help="Run directory; the CLI's `--out` overrides it. "
                                         "null: the CLI's default run directory.")
 
     def _validate(self, path: str) -> None:
+        if self.model is None and self.forward is None:
+            key = _join(path, "model")
+            raise ConfigKeyError(key, f"missing required key {key!r}")
+        if self.model is not None and self.forward is not None:
+            key = _join(path, "model")
+            raise ConfigKeyError(key, f"{key!r} does not apply to a forward-learning run "
+                                      f"(the `forward` section describes the stack: "
+                                      f"backbone, hidden_channels, num_layers); remove one")
         for f in dataclasses.fields(DataConfig):
             tasks = f.metadata.get("task")
             if tasks and self.task not in tasks \
@@ -661,6 +757,65 @@ class Config(_Section):
             raise ConfigKeyError(key, f"{key!r} is {self.train.metric!r} but "
                                       f"{int(at_k.group(1))} is not in eval.ks "
                                       f"{list(self.eval.ks)}; add it there")
+        self._validate_split(path)
+        if self.forward is not None:
+            self._validate_forward(path)
+
+    def _validate_split(self, path: str) -> None:
+        allowed = {"recommendation": ("random", "temporal"), "node": ("random", "public")}
+        key = _join(path, "data.split")
+        if self.task in allowed and self.data.split not in allowed[self.task]:
+            raise ConfigKeyError(key, f"{key!r} {self.data.split!r} is not a split of task "
+                                      f"{self.task!r} (valid: "
+                                      f"{', '.join(allowed[self.task])})")
+        if self.task == "node" and self.data.split == "public":
+            for name in ("val_ratio", "test_ratio", "split_seed"):
+                if getattr(self.data, name) != _default_of(DataConfig, name):
+                    key = _join(path, f"data.{name}")
+                    raise ConfigKeyError(key, f"{key!r} applies to split 'random' only (split "
+                                              f"is 'public', the dataset's own masks); "
+                                              f"remove it")
+
+    def _validate_forward(self, path: str) -> None:
+        fwd = self.forward
+        assert fwd is not None
+        section = _join(path, "forward")
+        if self.task not in FORWARD_VARIANTS:
+            key = _join(path, "task")
+            raise ConfigKeyError(key, f"{key!r} {self.task!r}: forward learning is implemented "
+                                      f"for tasks {', '.join(FORWARD_VARIANTS)} only")
+        valid = FORWARD_VARIANTS[self.task]
+        if fwd.variant not in valid:
+            key = _join(section, "variant")
+            raise ConfigKeyError(key, f"invalid {key!r}: {fwd.variant!r} is not a variant of "
+                                      f"task {self.task!r}{did_you_mean(fwd.variant, list(valid))}"
+                                      f" (valid: {', '.join(valid)})")
+        pair = f"{self.task}:{fwd.variant}"
+        if fwd.schedule == "layerwise" and pair not in LAYERWISE_VARIANTS:
+            key = _join(section, "schedule")
+            only = ", ".join(LAYERWISE_VARIANTS)
+            raise ConfigKeyError(key, f"{key!r} 'layerwise' is implemented for {only} only "
+                                      f"({pair} trains simultaneously); remove it")
+        for f in dataclasses.fields(ForwardSection):
+            variants = f.metadata.get("variants")
+            if variants and pair not in variants \
+                    and getattr(fwd, f.name) != _default_of(ForwardSection, f.name):
+                key = _join(section, f.name)
+                raise ConfigKeyError(key, f"{key!r} applies to {', '.join(variants)} only "
+                                          f"(this run is {pair}); remove it")
+        # train options a forward run does not read: an error, not a silent no-op
+        unused = ("batch_size", "num_negative", "negative_mode", "adversarial_temperature",
+                  "optimizer")
+        for name in unused:
+            if getattr(self.train, name) != _default_of(TrainConfig, name):
+                key = _join(path, f"train.{name}")
+                raise ConfigKeyError(key, f"{key!r} is not used by forward learning (full "
+                                          f"batch, the variant's own negatives and loss, one "
+                                          f"Adam per layer); remove it")
+        if self.train.loss != TASK_DEFAULTS[self.task]["loss"]:
+            key = _join(path, "train.loss")
+            raise ConfigKeyError(key, f"{key!r} is not used by forward learning (the variant "
+                                      f"defines the losses; forward.variant); remove it")
 
 
 def _default_of(cls: type, name: str) -> Any:
@@ -888,6 +1043,8 @@ def _md_type(tp: Any, metadata: Mapping[str, Any], sections: Mapping[type, str])
 def _md_default(f: dataclasses.Field) -> str:
     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
         return "**required**"
+    if f.metadata.get("required_unless"):
+        return f"**required** unless `{f.metadata['required_unless']}`"
     value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     if dataclasses.is_dataclass(value):
         return "(see section)"
@@ -907,7 +1064,8 @@ def _section_doc(cls: type) -> str:
 
 def config_reference_markdown() -> str:
     """The config reference (``docs/config.md``), generated from the dataclasses."""
-    names = {tp: name for name, tp in _hints(Config).items() if dataclasses.is_dataclass(tp)}
+    names = {_section_type(tp): name for name, tp in _hints(Config).items()
+             if _section_type(tp) is not None}
     sections: list[tuple[str, type]] = [("", Config), *((n, tp) for tp, n in names.items())]
 
     out = [
@@ -948,6 +1106,9 @@ def config_reference_markdown() -> str:
             if f.metadata.get("task"):
                 tasks = ", ".join(f"`{t}`" for t in f.metadata["task"])
                 help_text = f"*task: {tasks}.* {help_text}"
+            if f.metadata.get("variants"):
+                variants = ", ".join(f"`{v}`" for v in f.metadata["variants"])
+                help_text = f"*variants: {variants}.* {help_text}"
             row = [f"`{key}`", _md_type(hints[f.name], f.metadata, names), _md_default(f),
                    help_text]
             out.append("| " + " | ".join(_md_cell(c) for c in row) + " |")

@@ -14,6 +14,7 @@ from graphlearn.config import (
     ConfigKeyError,
     DataConfig,
     EvalConfig,
+    ForwardSection,
     ModelConfig,
     TrainConfig,
     apply_overrides,
@@ -105,7 +106,7 @@ def test_to_dict_is_plain_data(config_file):
     raw = to_dict(load_config(config_file))
     assert raw["eval"]["ks"] == [10, 20] and isinstance(raw["eval"]["ks"], list)
     assert raw["data"]["ratios"] == [0.8, 0.1, 0.1]
-    assert list(raw) == ["task", "data", "model", "train", "eval", "out"]
+    assert list(raw) == ["task", "data", "model", "forward", "train", "eval", "out"]
     yaml.safe_dump(raw)  # nothing a safe dumper cannot write
 
 
@@ -193,7 +194,7 @@ def test_literal_lists_accepted_values_and_suggests(config_file):
     assert "invalid 'train.optimizer': expected one of 'adam', 'adamw', 'sgd', 'adagrad', " \
            "got 'adma' (str); did you mean 'adam'?" in message
     message = error_of(load_config, config_file, ["task=graph"])
-    assert "expected one of 'kg', 'link', 'recommendation', got 'graph' (str)" in message
+    assert "expected one of 'kg', 'link', 'node', 'recommendation', got 'graph' (str)" in message
 
 
 def test_optional_literal_message(config_file):
@@ -237,9 +238,11 @@ def test_out_of_range_values(config_file, override, fragment):
 
 def test_option_of_another_task_is_an_error(config_file):
     message = error_of(load_config, config_file, ["data.val_ratio=0.2"])
-    assert "'data.val_ratio' applies to task 'link' only (task is 'recommendation')" in message
+    assert "'data.val_ratio' applies to task 'link' and 'node' only (task is 'recommendation')" \
+        in message
     message = error_of(load_config, config_file, ["task=kg", "data.split=temporal"])
-    assert "'data.split' applies to task 'recommendation' only (task is 'kg')" in message
+    assert "'data.split' applies to task 'recommendation' and 'node' only (task is 'kg')" \
+        in message
     message = error_of(load_config, config_file, ["data.split=temporal", "data.ratios=[0.5,0.5]"])
     assert "'data.ratios' applies to split 'random' only" in message
     # Defaults of other tasks' options are fine: the same file serves as a kg config.
@@ -434,6 +437,83 @@ def test_from_dict_path_prefixes_keys():
 def test_from_dict_needs_a_dataclass():
     with pytest.raises(TypeError):
         from_dict(dict, {})
+
+
+# ----------------------------------------------------------------------------------------
+# The forward section (forward learning) and the node task
+# ----------------------------------------------------------------------------------------
+
+FORWARD = """\
+task: link
+data: {name: citeseer, val_ratio: 0.16, test_ratio: 0.2}
+forward:
+  variant: ff
+train: {epochs: 3, patience: null}
+"""
+
+
+def test_forward_section_is_null_by_default_and_replaces_model(tmp_path, config_file):
+    assert load_config(config_file).forward is None
+    cfg = load_config(write(tmp_path, FORWARD))
+    assert cfg.model is None and cfg.forward == ForwardSection(variant="ff")
+    assert cfg.forward.backbone == "gcn" and cfg.forward.num_layers == 2
+    assert cfg.train.metric == "auroc"
+    assert load_config(write(tmp_path, dump_config(cfg), "saved.yaml")) == cfg
+    sage = load_config(write(tmp_path, FORWARD), ["forward.backbone=sage",
+                                                  "forward.num_layers=3",
+                                                  "forward.schedule=layerwise"])
+    assert (sage.forward.backbone, sage.forward.num_layers) == ("sage", 3)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["forward.hiden_channels=8"],
+     "unknown key 'forward.hiden_channels'; did you mean 'hidden_channels'?"),
+    (["forward.num_layers=two"], "invalid 'forward.num_layers': expected int, got 'two'"),
+    (["forward.num_layers=0"], "invalid 'forward.num_layers': must be >= 1, got 0"),
+    (["forward.backbone=gin"],
+     "invalid 'forward.backbone': expected one of 'gcn', 'sage', 'gat', got 'gin'"),
+    (["forward.variant=ff-lable"], "invalid 'forward.variant': expected one of"),
+    (["forward.variant=ff-label"], "'ff-label' is not a variant of task 'link'"),
+    (["forward.variant=ccl", "forward.schedule=layerwise"],
+     "'forward.schedule' 'layerwise' is implemented for link:ff, link:sf only"),
+    (["forward.ccl_temperature=0.5"],
+     "'forward.ccl_temperature' applies to link:ccl, node:ccl only (this run is link:ff)"),
+    (["model.name=gae"], "'model' does not apply to a forward-learning run"),
+    (["train.batch_size=64"], "'train.batch_size' is not used by forward learning"),
+    (["train.optimizer=sgd"], "'train.optimizer' is not used by forward learning"),
+])
+def test_forward_section_errors(tmp_path, overrides, message):
+    assert message in error_of(load_config, write(tmp_path, FORWARD), overrides)
+
+
+def test_forward_needs_a_link_or_node_task(tmp_path):
+    text = "task: kg\ndata: {name: x}\nforward: {variant: ff}\n"
+    assert "forward learning is implemented for tasks link, node only" in error_of(
+        load_config, write(tmp_path, text))
+
+
+def test_model_is_required_without_forward(tmp_path):
+    assert error_of(load_config, write(tmp_path, "task: link\ndata: {name: x}\n")) \
+        .endswith("missing required key 'model'")
+    with pytest.raises(ConfigError, match="missing required key 'model'"):
+        Config(task="link", data=DataConfig(name="x"))
+
+
+def test_node_task_splits(tmp_path):
+    text = "task: node\ndata: {name: cora, split: public}\nforward: {variant: sf}\n"
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.train.metric == "accuracy" and cfg.train.loss == "ce"
+    random = load_config(write(tmp_path, text), ["data.split=random", "data.val_ratio=0.16",
+                                                 "data.test_ratio=0.2", "data.split_seed=1"])
+    assert (random.data.val_ratio, random.data.split_seed) == (0.16, 1)
+    assert "applies to split 'random' only" in error_of(
+        load_config, write(tmp_path, text), ["data.val_ratio=0.16"])
+    assert "'temporal' is not a split of task 'node'" in error_of(
+        load_config, write(tmp_path, text), ["data.split=temporal"])
+    assert "'public' is not a split of task 'recommendation'" in error_of(
+        load_config, write(tmp_path, MINIMAL), ["data.split=public"])
+    assert "applies to task 'recommendation' and 'node' only" in error_of(
+        load_config, write(tmp_path, FORWARD), ["data.split=public"])
 
 
 # ----------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 * ``graphlearn train CONFIG [key=value ...] [--out DIR] [--resume]`` trains into a
   run directory (default ``runs/<dataset>-<model>-<timestamp>``) and prints the
-  selected checkpoint's validation and test metrics.
+  selected checkpoint's validation and test metrics. A config with a ``forward:``
+  section (forward learning, docs/forward.md) trains with
+  :class:`graphlearn.train.forward.ForwardTrainer` into the same run directory.
 * ``graphlearn train`` with no CONFIG runs the **main job**: the default
   experiment (:data:`MAIN_CONFIG`, MovieLens-100K fetched if missing), then
   prints the test metrics and the top-10 recommendations of the first

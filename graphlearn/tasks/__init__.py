@@ -5,10 +5,11 @@ Importing this package registers the built-in tasks in :data:`TASKS`; a new
 task module adds its import here.
 """
 
-from graphlearn.tasks import kg, link, recommendation  # noqa: F401  (register the tasks)
+from graphlearn.tasks import kg, link, node, recommendation  # noqa: F401  (register the tasks)
 from graphlearn.tasks.base import TASKS, Task, build_task
 from graphlearn.tasks.kg import KGTask
 from graphlearn.tasks.link import LinkTask
+from graphlearn.tasks.node import NodeTask
 from graphlearn.tasks.recommendation import RecommendationTask
 
-__all__ = ["TASKS", "KGTask", "LinkTask", "RecommendationTask", "Task", "build_task"]
+__all__ = ["TASKS", "KGTask", "LinkTask", "NodeTask", "RecommendationTask", "Task", "build_task"]

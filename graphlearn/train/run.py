@@ -1,4 +1,10 @@
-"""One-call entry points: train a config into a run directory, reload a finished run."""
+"""One-call entry points: train a config into a run directory, reload a finished run.
+
+A config with a ``forward:`` section trains with
+:class:`graphlearn.train.forward.trainer.ForwardTrainer` (forward learning),
+any other with :class:`graphlearn.train.Trainer` (backpropagation); both write
+the same run directory.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +29,21 @@ from graphlearn.train.utils import DistInfo, init_distributed, resolve_device
 __all__ = ["default_run_dir", "load_run", "train"]
 
 
+def run_label(cfg: Config) -> str:
+    """The model part of a run's name: ``cfg.model.name``, or ``forward_<variant>``
+    (``_layerwise`` added for that schedule) for a forward-learning run."""
+    if cfg.forward is not None:
+        layerwise = "_layerwise" if cfg.forward.schedule == "layerwise" else ""
+        return f"forward_{cfg.forward.variant}{layerwise}"
+    assert cfg.model is not None
+    return cfg.model.name
+
+
 def default_run_dir(cfg: Config, base: str | os.PathLike = "runs") -> Path:
-    """``runs/<dataset>-<model>-<YYYYmmdd-HHMMSS>``, with ``-2``, ``-3``... if taken."""
+    """``runs/<dataset>-<model>-<YYYYmmdd-HHMMSS>``, with ``-2``, ``-3``... if taken
+    (``<model>``: :func:`run_label`)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{cfg.data.name}-{cfg.model.name}-{stamp}")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{cfg.data.name}-{run_label(cfg)}-{stamp}")
     path = Path(base) / name
     counter = 2
     while path.exists():
@@ -85,8 +102,16 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
             return run
 
         run = _main_first(info, check)
-        task = _main_first(info, lambda: build_task(cfg, data))
-        trainer = Trainer(task, run, progress=progress, log=log, command=command)
+        if cfg.forward is not None:  # forward learning: the same run directory and loop
+            from graphlearn.train.forward.tasks import build_forward_task
+            from graphlearn.train.forward.trainer import ForwardTrainer
+
+            task = build_forward_task(cfg, data)
+            trainer: Trainer = ForwardTrainer(task, run, progress=progress, log=log,
+                                              command=command)
+        else:
+            task = _main_first(info, lambda: build_task(cfg, data))
+            trainer = Trainer(task, run, progress=progress, log=log, command=command)
         if not resume and info.is_main:
             run.initialize(cfg)
         return run, trainer.fit(resume=resume, max_epochs=max_epochs)
@@ -116,6 +141,15 @@ def _main_first(info: DistInfo, fn: Callable[[], Any]) -> Any:
     return result if info.is_main else fn()
 
 
+def _build_any_task(cfg: Config, data: Any = None) -> Task:
+    """The backprop task of ``cfg``, or its forward-learning task when it has ``forward``."""
+    if cfg.forward is not None:
+        from graphlearn.train.forward.tasks import build_forward_task
+
+        return build_forward_task(cfg, data)
+    return build_task(cfg, data)
+
+
 def load_run(path: str | os.PathLike, checkpoint: str = "best", root: str | None = None,
              data: Any = None) -> tuple[RunDir, Task, nn.Module]:
     """A run's task (data prepared as in training) and model with a checkpoint loaded.
@@ -138,7 +172,7 @@ def load_run(path: str | os.PathLike, checkpoint: str = "best", root: str | None
     if state.get("config_sha256") != config_fingerprint(cfg):
         raise CheckpointError(f"{run.checkpoint_path(checkpoint)}: belongs to a run with "
                               f"another config than {run.config_path}")
-    task = build_task(cfg, data)
+    task = _build_any_task(cfg, data)
     task.to(resolve_device(cfg.train.device))
     model = task.build_model()
     try:

@@ -71,9 +71,13 @@ def _json_default(value: Any) -> Any:
 
 def run_identity(cfg: Config) -> dict[str, Any]:
     """The config as a plain dict without what may change between sessions of one run:
-    ``out`` (where the run is) and ``data.root`` / ``data.download`` (where the data is)."""
+    ``out`` (where the run is) and ``data.root`` / ``data.download`` (where the data is).
+    An unset ``forward`` section is left out, so backprop runs keep the identity (and
+    checkpoint fingerprints) they had before the section existed."""
     data = to_dict(cfg)
     data.pop("out", None)
+    if data.get("forward") is None:
+        data.pop("forward", None)
     data["data"].pop("root", None)
     data["data"].pop("download", None)
     return data

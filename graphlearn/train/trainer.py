@@ -159,22 +159,8 @@ class Trainer:
 
         torch.manual_seed(self.cfg.train.seed)
         self.generator = torch.Generator().manual_seed(self.cfg.train.seed)
-        self.model = task.build_model()
         self._ddp: nn.Module | None = None
-        if self.dist.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            # same seed on every rank: identical initial parameters, so nothing is
-            # synced at construction (init_sync=False), and buffers (LightGCN's sparse
-            # adjacency, derived from the data) never are
-            no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
-                              inspect.signature(DistributedDataParallel).parameters
-                              else {"broadcast_buffers": False})  # torch < 2.13
-            self._ddp = DistributedDataParallel(
-                _TrainStep(self.model, task),
-                device_ids=[self.device] if self.device.type == "cuda" else None,
-                init_sync=False, **no_buffer_sync)
-        self.optimizer = make_optimizer(self.cfg.train, self.model.parameters())
+        self._build()
         self.scheduler = None  # no scheduler in the config yet; checkpointed when added
 
         self.epoch = 0  # completed epochs
@@ -190,6 +176,33 @@ class Trainer:
         self._last_value = math.nan
         # the code that runs is the code at start: record its commit now, not at the end
         self._git_commit = git_commit()
+
+    def _build(self) -> None:
+        """Build ``self.model`` (seeded), the DDP wrapper and ``self.optimizer``.
+
+        Subclasses (:class:`graphlearn.train.forward.ForwardTrainer`) build their own;
+        ``self.optimizer`` only needs ``state_dict`` / ``load_state_dict``.
+        """
+        task = self.task
+        self.model = task.build_model()
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # same seed on every rank: identical initial parameters, so nothing is
+            # synced at construction (init_sync=False), and buffers (LightGCN's sparse
+            # adjacency, derived from the data) never are
+            no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                              inspect.signature(DistributedDataParallel).parameters
+                              else {"broadcast_buffers": False})  # torch < 2.13
+            self._ddp = DistributedDataParallel(
+                _TrainStep(self.model, task),
+                device_ids=[self.device] if self.device.type == "cuda" else None,
+                init_sync=False, **no_buffer_sync)
+        self.optimizer = make_optimizer(self.cfg.train, self.model.parameters())
+
+    def total_epochs(self) -> int:
+        """The epochs of the whole run (``train.epochs``)."""
+        return self.cfg.train.epochs
 
     # -- state -----------------------------------------------------------------------------
 
@@ -288,7 +301,7 @@ class Trainer:
                 self.run.truncate_metrics(0)
                 self.log(f"{self.run.path}: no checkpoint yet; starting from epoch 1")
         self.sessions += 1
-        epochs = self.cfg.train.epochs
+        epochs = self.total_epochs()
         session_epochs = 0
         while not self.done and self.epoch < epochs:
             if max_epochs is not None and session_epochs >= max_epochs:
@@ -365,7 +378,10 @@ class Trainer:
         scale = self.dist.world_size * n_local / n_global
         return loss * scale, loss_sum / n_global, int(n_global)
 
-    def _validate(self, epoch: int, loss: float, train_s: float) -> bool:
+    def _validate(self, epoch: int, loss: float, train_s: float,
+                  extra: dict[str, Any] | None = None) -> bool:
+        """Evaluate on validation, update the selection and patience, append the
+        ``metrics.jsonl`` record (plus ``extra``); return whether the metric improved."""
         start = time.perf_counter()
         self.model.eval()
         with torch.no_grad():
@@ -387,10 +403,15 @@ class Trainer:
             "epoch": epoch, "split": "valid", "metrics": metrics, "loss": loss,
             "train_time_s": train_s, "eval_time_s": time.perf_counter() - start,
             "wall_time_s": self.elapsed_s + self._session_time(), "best": improved,
+            **(extra or {}),
         })
         return improved
 
     # -- the end -----------------------------------------------------------------------------
+
+    def _final_extra(self) -> dict[str, Any]:
+        """Entries a subclass adds to ``final.json``; none here."""
+        return {}
 
     def _finish(self) -> dict[str, Any]:
         if self.dist.distributed:
@@ -439,6 +460,7 @@ class Trainer:
             "torch_version": torch.__version__,
             "machine": machine_info(self.device),
             "data": self.task.summary(),
+            **self._final_extra(),
         }
         if self.device.type == "cuda":
             final["peak_cuda_memory_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20

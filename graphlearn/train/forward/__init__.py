@@ -37,6 +37,10 @@ Modules:
   :func:`train_forward_node`.
 * :mod:`~graphlearn.train.forward.variants`: :func:`list_variants`,
   :func:`layer_in_channels`, :func:`build_stack`.
+* :mod:`~graphlearn.train.forward.tasks` and :mod:`~graphlearn.train.forward.trainer`:
+  the pipeline (``graphlearn train CONFIG`` with a ``forward:`` section):
+  :class:`ForwardTask` (data, split, stack, evaluation of a config) and
+  :class:`ForwardTrainer` (run directory, checkpoints, ``--resume``).
 
 Example::
 
@@ -96,6 +100,15 @@ from graphlearn.train.forward.node import (
     train_forward_node,
     wrong_labels,
 )
+from graphlearn.train.forward.tasks import (
+    BACKBONES,
+    FORWARD_TASKS,
+    ForwardLinkTask,
+    ForwardNodeTask,
+    ForwardTask,
+    build_forward_task,
+)
+from graphlearn.train.forward.trainer import ForwardTrainer, LayerOptimizers
 from graphlearn.train.forward.variants import (
     TASKS,
     build_stack,
@@ -106,6 +119,8 @@ from graphlearn.train.forward.variants import (
 
 __all__ = [
     "ACTIVATIONS",
+    "BACKBONES",
+    "FORWARD_TASKS",
     "NODE_VARIANTS",
     "SCHEDULES",
     "TASKS",
@@ -120,7 +135,12 @@ __all__ = [
     "FFVirtualObjective",
     "FeedbackStack",
     "ForwardConfig",
+    "ForwardLinkTask",
+    "ForwardNodeTask",
+    "ForwardTask",
+    "ForwardTrainer",
     "LayerLocalStack",
+    "LayerOptimizers",
     "LinkObjective",
     "NodeForwardConfig",
     "NodeObjective",
@@ -130,6 +150,7 @@ __all__ = [
     "SFTopDownObjective",
     "TopDownStack",
     "agreement_logits",
+    "build_forward_task",
     "build_stack",
     "check_in_channels",
     "class_node_graph",

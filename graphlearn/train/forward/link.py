@@ -166,6 +166,17 @@ class LinkObjective:
         """Which layers carry a loss."""
         return list(range(num_layers)) if self.local else [num_layers - 1]
 
+    # --- training state carried from step to step (checkpointed by ForwardTrainer)
+    def state_dict(self) -> dict[str, Any]:
+        """State that the next step reads (tensors or ``None``); none by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        if state:
+            raise ValueError(f"variant {self.name!r} has no training state, got "
+                             f"{sorted(state)}")
+
     # --- the whole stack
     def outputs(self, stack: LayerLocalStack, data: Data) -> list[Tensor]:
         """Every layer's output at evaluation (no training state)."""
@@ -283,6 +294,13 @@ class SFTopDownObjective(SFObjective):
     def setup(self, stack: LayerLocalStack, train: Data, reset: bool) -> None:
         super().setup(stack, train, reset)
         self._top = None  # the first step sees zeros from above
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"top": self._top}  # the previous step's outputs: the next step's input
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        top = state.get("top")
+        self._top = None if top is None else list(top)
 
     def outputs(self, stack: LayerLocalStack, data: Data) -> list[Tensor]:
         assert isinstance(stack, TopDownStack)

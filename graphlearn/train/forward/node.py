@@ -276,6 +276,17 @@ class NodeObjective:
         """``(scores [N, C], per-layer scores: list of [N, C])``; prediction = argmax."""
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, Any]:
+        """State that the next step reads (tensors or ``None``; checkpointed by
+        ForwardTrainer); none by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        if state:
+            raise ValueError(f"variant {self.name!r} has no training state, got "
+                             f"{sorted(state)}")
+
 
 NODE_VARIANTS: Registry[type[NodeObjective]] = Registry("node forward-learning variant")
 
@@ -439,6 +450,13 @@ class SFTopDownNodeObjective(SFNodeObjective):
     def setup(self, stack: LayerLocalStack, data: Data, reset: bool) -> None:
         super().setup(stack, data, reset)
         self._top = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"top": self._top}  # the previous step's outputs: the next step's input
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        top = state.get("top")
+        self._top = None if top is None else list(top)
 
     def _outputs(self, stack: LayerLocalStack, data: Data, training: bool) -> list[Tensor]:
         assert isinstance(stack, TopDownStack)
