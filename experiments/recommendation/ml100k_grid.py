@@ -89,7 +89,7 @@ def _fmt(values: list[float]) -> str:
 
 
 def summarize(results: dict[str, list[Path]]) -> tuple[str, dict]:
-    header = ["model", "seeds", *METRICS, "selected epochs", "s/epoch"]
+    header = ["model", "seeds", *METRICS, "valid (selection)", "selected epochs", "s/epoch"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     payload: dict = {"metrics": METRICS, "rows": {}}
     for row, runs in results.items():
@@ -102,12 +102,16 @@ def summarize(results: dict[str, list[Path]]) -> tuple[str, dict]:
                         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                         "values": values}
             cells.append(_fmt(values))
+        chosen = [float(f["valid"][f["metric"]]) for f in finals]
+        cells.append(f"{finals[0]['metric']} {_fmt(chosen)}")
         cells.append(" / ".join(str(f["selected_epoch"]) for f in finals))
         seconds = [float(f["seconds_per_epoch"]) for f in finals]
         cells.append(f"{statistics.mean(seconds):.2f}")
         lines.append("| " + " | ".join(cells) + " |")
         payload["rows"][row] = {"config": ROWS[row][0], "overrides": ROWS[row][1],
                                 "test": stats, "seconds_per_epoch": seconds,
+                                "valid_selection": {"metric": finals[0]["metric"],
+                                                    "values": chosen},
                                 "runs": [{"dir": str(r), **f} for r, f in zip(runs, finals)]}
     return "\n".join(lines), payload
 

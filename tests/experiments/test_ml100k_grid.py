@@ -25,7 +25,8 @@ def _fake_run(path: Path, seed: int, value: float, curve: list[float]) -> Path:
     test = {m: value for m in ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr@10",
                                "hit@10", "precision@10", "f1@10")}
     (path / "final.json").write_text(json.dumps({
-        "seed": seed, "test": test, "selected_epoch": len(curve), "seconds_per_epoch": 0.5}))
+        "seed": seed, "test": test, "valid": {"mrr@10": value / 2}, "metric": "mrr@10",
+        "selected_epoch": len(curve), "seconds_per_epoch": 0.5}))
     with open(path / "metrics.jsonl", "w") as f:
         for epoch, v in enumerate(curve, 1):
             f.write(json.dumps({"epoch": epoch, "split": "valid",
@@ -41,6 +42,7 @@ def test_summary_is_mean_and_sample_std_over_seeds(grid, tmp_path):
     assert stats["mean"] == pytest.approx(0.25)
     assert stats["std"] == pytest.approx(statistics.stdev([0.2, 0.3]))
     assert "| bpr_mf | 1, 2 | 0.2500 ± 0.0707 |" in table
+    assert "| mrr@10 0.1250 ± 0.0354 | 2 / 2 |" in table
     assert grid._curve(runs["bpr_mf"][1], "ndcg@10") == [(1, 0.1), (2, 0.3)]
 
 
