@@ -43,6 +43,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "sheaf_orthogonal_exp": ("sheaf_rec.yaml", ["model.params.restriction=orthogonal_exp"]),
     "sheaf_general": ("sheaf_rec.yaml", ["model.params.restriction=general"]),
     "sheaf_scalar": ("sheaf_rec.yaml", ["model.params.restriction=scalar"]),
+    # control: identity maps make the sheaf recommender LightGCN with self-loops
+    "sheaf_identity": ("sheaf_rec.yaml", ["model.params.restriction=identity"]),
 }
 
 #: the Sheaf4Rec paper's data protocol, as config overrides

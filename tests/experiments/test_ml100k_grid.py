@@ -54,7 +54,7 @@ def test_finished_runs_are_not_trained_again(grid, tmp_path):
 
 @pytest.mark.parametrize("row", ["bpr_mf", "lightgcn", "ngcf", "sheaf_diagonal",
                                  "sheaf_orthogonal", "sheaf_orthogonal_exp", "sheaf_general",
-                                 "sheaf_scalar"])
+                                 "sheaf_scalar", "sheaf_identity"])
 @pytest.mark.parametrize("protocol", ["recbole", "paper"])
 def test_every_row_config_loads_with_its_overrides(grid, row, protocol):
     config, overrides = grid.ROWS[row]
