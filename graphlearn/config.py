@@ -55,6 +55,7 @@ from graphlearn.registry import did_you_mean, normalize_name
 __all__ = [
     "FORWARD_VARIANTS",
     "LAYERWISE_VARIANTS",
+    "OGBL_METRICS",
     "TASK_DEFAULTS",
     "Config",
     "ConfigKeyError",
@@ -486,7 +487,18 @@ TASK_DEFAULTS: dict[str, dict[str, str]] = {
     "kg": {"metric": "mrr", "loss": "bce"},
     "link": {"metric": "auroc", "loss": "bce"},
     "node": {"metric": "accuracy", "loss": "ce"},
+    "ogbl": {"loss": "bce"},  # metric: the dataset's official one (OGBL_METRICS)
     "recommendation": {"metric": "ndcg@10", "loss": "bpr"},
+}
+
+#: The official metric of each OGB link dataset the ``ogbl`` task runs: its
+#: ``train.metric`` default (``ogb/linkproppred/master.csv``; a test checks this agrees
+#: with :data:`graphlearn.metrics.ogb.OGB_METRICS`). Kept here so a config fails
+#: before torch is imported.
+OGBL_METRICS: dict[str, str] = {
+    "ogbl-ddi": "hits@20",
+    "ogbl-collab": "hits@50",
+    "ogbl-ppa": "hits@100",
 }
 
 
@@ -580,7 +592,7 @@ class TrainConfig(_Section):
              "weights when `adversarial_temperature` is set), `ce` (softmax cross-entropy "
              "over all entities; kg task with `num_negative: 0` only), `bpr` (Bayesian personalised "
              "ranking), `softplus` (logistic loss on +/-1 labels); null: the task's default "
-             "(kg, link: `bce`; node: `ce`; recommendation: `bpr`).")
+             "(kg, link, ogbl: `bce`; node: `ce`; recommendation: `bpr`).")
     num_negative: int = _field(1, ge=0, help="Negatives sampled per positive; 0 = 1-vs-all "
                                              "(every entity is a candidate answer; kg task "
                                              "only).")
@@ -602,12 +614,20 @@ class TrainConfig(_Section):
         None,
         help="Validation metric for model selection and early stopping (e.g. `ndcg@10`, "
              "`recall@20`, `mrr`, `hits@10`, `auroc`); never a test metric. null: the "
-             "task's default (kg: `mrr`; link: `auroc`; node: `accuracy`; recommendation: "
+             "task's default (kg: `mrr`; link: `auroc`; node: `accuracy`; ogbl: the "
+             "dataset's official metric, e.g. ogbl-ddi `hits@20`; recommendation: "
              "`ndcg@10`).")
     patience: int | None = _field(
         10, ge=1,
         help="Stop after this many evaluations without improvement of `metric`; null: "
              "never stop early.")
+    clip_grad_norm: float | None = _field(
+        None, gt=0,
+        help="Clip the gradient norm to this value before every optimizer step "
+             "(`torch.nn.utils.clip_grad_norm_`), separately for each parameter group of a "
+             "model that defines `clip_groups()` (the OGB link predictors `gnn_lp`: node "
+             "embeddings, encoder, predictor, as OGB's examples clip them) and over all "
+             "parameters otherwise; null: no clipping.")
     seed: int = _field(0, ge=0, help="Seed of every random generator used in training.")
     num_workers: int = _field(0, ge=0, help="Data-loading worker processes (0: load in "
                                             "the training process).")
@@ -709,10 +729,12 @@ class Config(_Section):
     the config is built, so the saved config states what the run used.
     """
 
-    task: Literal["kg", "link", "node", "recommendation"] = _field(
+    task: Literal["kg", "link", "node", "ogbl", "recommendation"] = _field(
         help="`kg`: knowledge-graph completion (filtered ranking); `link`: homogeneous link "
              "prediction (AUROC/AP); `node`: transductive node classification (accuracy); "
-             "`recommendation`: top-K recommendation (full ranking).")
+             "`ogbl`: OGB link property prediction on the official split (Hits@K through "
+             "OGB's Evaluator; ogbl-ddi, ogbl-collab, ogbl-ppa); `recommendation`: top-K "
+             "recommendation (full ranking).")
     data: DataConfig = _field(help="The dataset and its split.")  # noqa: RUF009 (a dataclasses.field)
     model: ModelConfig | None = _field(  # noqa: RUF009 (a dataclasses.field)
         None, required_unless="forward",
@@ -742,7 +764,19 @@ class Config(_Section):
                 only = " and ".join(repr(t) for t in tasks)
                 raise ConfigKeyError(key, f"{key!r} applies to task {only} only "
                                           f"(task is {self.task!r}); remove it")
-        defaults = TASK_DEFAULTS[self.task]
+        defaults = dict(TASK_DEFAULTS[self.task])
+        if self.task == "ogbl":
+            official = {normalize_name(k): v for k, v in OGBL_METRICS.items()}
+            name = normalize_name(self.data.name)
+            metric = official.get(name, official.get(f"ogbl{name}"))
+            if metric is None and self.train.metric is None:
+                key = _join(path, "train.metric")
+                raise ConfigKeyError(key, f"{key!r} has no default for dataset "
+                                          f"{self.data.name!r} under task 'ogbl' (official "
+                                          f"metrics: " + ", ".join(f"{k} {v}" for k, v in
+                                                                   OGBL_METRICS.items())
+                                          + "); set it, e.g. hits@20")
+            defaults["metric"] = metric
         changes = {name: value for name, value in defaults.items()
                    if getattr(self.train, name) is None}
         if changes:
@@ -805,7 +839,7 @@ class Config(_Section):
                                           f"(this run is {pair}); remove it")
         # train options a forward run does not read: an error, not a silent no-op
         unused = ("batch_size", "num_negative", "negative_mode", "adversarial_temperature",
-                  "optimizer")
+                  "optimizer", "clip_grad_norm")
         for name in unused:
             if getattr(self.train, name) != _default_of(TrainConfig, name):
                 key = _join(path, f"train.{name}")

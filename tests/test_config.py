@@ -90,6 +90,34 @@ def test_task_defaults(task, loss, metric):
     assert (explicit.train.loss, explicit.train.metric) == ("softplus", "hits@10")
 
 
+@pytest.mark.parametrize("name, metric", [
+    ("ogbl-ddi", "hits@20"), ("ddi", "hits@20"), ("OGBL_COLLAB", "hits@50"), ("ogbl-ppa", "hits@100"),
+])
+def test_ogbl_defaults_to_the_official_metric(name, metric):
+    cfg = from_dict(Config, {"task": "ogbl", "data": {"name": name}, "model": {"name": "m"}})
+    assert (cfg.train.loss, cfg.train.metric) == ("bce", metric)
+    explicit = from_dict(Config, {"task": "ogbl", "data": {"name": "mine"}, "model": {"name": "m"},
+                                  "train": {"metric": "hits@10"}})
+    assert explicit.train.metric == "hits@10"
+    message = error_of(from_dict, Config, {"task": "ogbl", "data": {"name": "mine"},
+                                           "model": {"name": "m"}})
+    assert "'train.metric' has no default for dataset 'mine' under task 'ogbl'" in message
+
+
+def test_ogbl_metrics_agree_with_the_ogb_metrics_module():
+    from graphlearn.config import OGBL_METRICS
+    from graphlearn.metrics.ogb import OGB_METRICS
+
+    hits = {name: metric for name, metric in OGB_METRICS.items() if metric.startswith("hits@")}
+    assert OGBL_METRICS == hits
+
+
+def test_clip_grad_norm_must_be_positive():
+    assert "invalid 'clip_grad_norm': must be > 0, got 0.0" in error_of(
+        TrainConfig, clip_grad_norm=0.0)
+    assert TrainConfig().clip_grad_norm is None
+
+
 def test_round_trip_yaml_config_yaml(config_file, tmp_path):
     cfg = load_config(config_file, ["eval.ks=[5,10]", "data.rating_threshold=4"])
     saved = tmp_path / "run" / "config.yaml"
@@ -194,7 +222,8 @@ def test_literal_lists_accepted_values_and_suggests(config_file):
     assert "invalid 'train.optimizer': expected one of 'adam', 'adamw', 'sgd', 'adagrad', " \
            "got 'adma' (str); did you mean 'adam'?" in message
     message = error_of(load_config, config_file, ["task=graph"])
-    assert "expected one of 'kg', 'link', 'node', 'recommendation', got 'graph' (str)" in message
+    assert "expected one of 'kg', 'link', 'node', 'ogbl', 'recommendation', got 'graph' (str)" \
+        in message
 
 
 def test_optional_literal_message(config_file):
@@ -481,6 +510,7 @@ def test_forward_section_is_null_by_default_and_replaces_model(tmp_path, config_
     (["model.name=gae"], "'model' does not apply to a forward-learning run"),
     (["train.batch_size=64"], "'train.batch_size' is not used by forward learning"),
     (["train.optimizer=sgd"], "'train.optimizer' is not used by forward learning"),
+    (["train.clip_grad_norm=1.0"], "'train.clip_grad_norm' is not used by forward learning"),
 ])
 def test_forward_section_errors(tmp_path, overrides, message):
     assert message in error_of(load_config, write(tmp_path, FORWARD), overrides)

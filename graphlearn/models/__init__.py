@@ -9,6 +9,7 @@ module so that it registers itself; a new model module adds its import here.
 # import each model module so that it registers itself
 from graphlearn.models import (  # noqa: F401
     gae,
+    gnn_lp,
     kge,
     lightgcn,
     mf,
@@ -18,6 +19,7 @@ from graphlearn.models import (  # noqa: F401
     sheaf_rec,
 )
 from graphlearn.models.gae import GAE
+from graphlearn.models.gnn_lp import GNNLinkPredictor
 from graphlearn.models.kge import ComplEx, DistMult, RotatE
 from graphlearn.models.lightgcn import LightGCN
 from graphlearn.models.mf import BPRMF, EmbeddingRecommender
@@ -27,4 +29,5 @@ from graphlearn.models.registry import MODELS, build_model, list_models
 from graphlearn.models.sheaf_gae import SheafGAE
 
 __all__ = ["BPRMF", "GAE", "MODELS", "NGCF", "ComplEx", "DistMult", "EmbeddingRecommender",
-           "LightGCN", "NBFNet", "RotatE", "SheafGAE", "build_model", "list_models"]
+           "GNNLinkPredictor", "LightGCN", "NBFNet", "RotatE", "SheafGAE", "build_model",
+           "list_models"]

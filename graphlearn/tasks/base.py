@@ -8,7 +8,7 @@ it only runs epochs, steps the optimizer, evaluates, selects, stops early and
 checkpoints, calling the task for everything else.
 
 One task per ``cfg.task`` value, registered in :data:`TASKS`
-(``"recommendation"``, ``"kg"``, ``"link"`` and ``"node"``). A task subclass implements:
+(``"recommendation"``, ``"kg"``, ``"link"``, ``"node"`` and ``"ogbl"``). A task subclass implements:
 
 =================================  ======================================================
 method                             contract
@@ -67,7 +67,7 @@ trainer sets :attr:`Task.rank` and :attr:`Task.world_size` and passes the
 *unwrapped* model to ``training_step`` and ``evaluate`` (DistributedDataParallel
 wraps the trainer's step, not the model), so model attributes such as
 ``uses_graph`` read as in a single process. A task that sets
-``supports_distributed = True`` (recommendation, kg and link; not node) then
+``supports_distributed = True`` (recommendation, kg, link and ogbl; not node) then
 
 * yields only its rank's share of each of the epoch's batches from
   ``train_batches`` (:meth:`Task.shard`: contiguous, sized as

@@ -26,6 +26,10 @@ Which answers are "known" is the caller's choice, through the
 :func:`training_filter_index` (the training triples only, as NBFNet-PyG's
 ``strict_negative_mask`` does); passing the evaluation filter (train + valid +
 test) would tell the model which held-out triples are true.
+
+For homogeneous full-graph link models (the ``ogbl`` task, OGB's examples),
+:class:`StrictPairSampler` draws random node pairs that are not edges of a fixed
+graph, as ``torch_geometric.utils.negative_sampling`` does, from a generator.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from graphlearn.metrics.ranking import FilterIndex, build_filter_index
 
 __all__ = [
     "KGNegativeBatch",
+    "StrictPairSampler",
     "sample_kg_negatives",
     "strict_negative_tails",
     "training_filter_index",
@@ -230,3 +235,81 @@ def sample_kg_negatives(
             b, filter_index.num_entities, num_negative, generator, device
         )
     return KGNegativeBatch(query_head, query_relation, answer, negative, corrupt_head)
+
+
+class StrictPairSampler:
+    """Random strict negative pairs of one fixed graph.
+
+    A draw is ``num`` ordered node pairs ``(u, v)`` with ``u != v``, never an edge
+    listed in ``edge_index`` (list both directions of an undirected graph) and
+    distinct within the draw: what ``torch_geometric.utils.negative_sampling``
+    returns to OGB's link examples, but every random number comes from the
+    ``generator`` passed in, and the graph's sorted pair keys are built once here
+    instead of on every call (on ogbl-ddi a 64k-pair draw then takes milliseconds,
+    against about a second for a sampler that re-sorts the 2.1M edges).
+
+    Pairs are drawn uniformly from ``[0, N)^2`` and rejected when forbidden or
+    repeated; when fewer than twice ``num`` pairs are free (tiny graphs), the free
+    pairs are enumerated and a random subset taken.
+
+    Args:
+        edge_index: the forbidden directed pairs ``[2, E]``.
+        num_nodes: ``N``.
+
+    Raises:
+        ValueError: ``edge_index`` is not ``[2, E]`` or refers to a node outside
+            ``[0, N)``; from :meth:`sample`, fewer than ``num`` free pairs.
+    """
+
+    def __init__(self, edge_index: Tensor, num_nodes: int) -> None:
+        n = int(num_nodes)
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"StrictPairSampler: edge_index must be [2, E], got "
+                             f"{list(edge_index.shape)}")
+        src, dst = edge_index.detach().cpu().long()
+        if src.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= n):
+            raise ValueError(f"StrictPairSampler: node ids must be in [0, {n}), got "
+                             f"[{int(edge_index.min())}, {int(edge_index.max())}]")
+        keep = src != dst
+        self.num_nodes = n
+        self.forbidden = torch.unique(src[keep] * n + dst[keep])  # sorted pair keys
+        self.num_free = n * (n - 1) - self.forbidden.numel()
+
+    def _is_forbidden(self, keys: Tensor) -> Tensor:
+        if self.forbidden.numel() == 0:
+            return torch.zeros_like(keys, dtype=torch.bool)
+        pos = torch.searchsorted(self.forbidden, keys).clamp_(max=self.forbidden.numel() - 1)
+        return self.forbidden[pos] == keys
+
+    def sample(self, num: int, generator: torch.Generator | None = None) -> Tensor:
+        """``[2, num]`` strict negative pairs (CPU), in sampling order."""
+        n, num = self.num_nodes, int(num)
+        if num < 0:
+            raise ValueError(f"StrictPairSampler: num must be >= 0, got {num}")
+        if num > self.num_free:
+            raise ValueError(f"StrictPairSampler: cannot draw {num} distinct negative pairs: "
+                             f"only {self.num_free} ordered pairs of the {n}-node graph are "
+                             f"neither self-loops nor edges")
+        if self.num_free < 2 * num:  # few free pairs: enumerate them
+            keys = torch.arange(n * n)
+            keys = keys[(keys // n != keys % n) & ~self._is_forbidden(keys)]
+            keys = keys[torch.randperm(keys.numel(), generator=generator)[:num]]
+            return torch.stack([keys // n, keys % n])
+        accepted = torch.empty(0, dtype=torch.long)
+        free_share = self.num_free / (n * n)
+        while accepted.numel() < num:
+            draw = int((num - accepted.numel()) / free_share * 1.1) + 16
+            keys = torch.randint(n * n, (draw,), generator=generator)
+            keys = keys[(keys // n != keys % n) & ~self._is_forbidden(keys)]
+            accepted = _first_occurrences(torch.cat([accepted, keys]))[:num]
+        return torch.stack([accepted // n, accepted % n])
+
+
+def _first_occurrences(keys: Tensor) -> Tensor:
+    """The distinct values of ``keys`` in the order they first appear."""
+    if keys.numel() == 0:
+        return keys
+    unique, inverse = torch.unique(keys, return_inverse=True)
+    first = torch.full((unique.numel(),), keys.numel(), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(keys.numel()), reduce="amin")
+    return keys[first.sort().values]

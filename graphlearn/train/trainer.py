@@ -28,7 +28,7 @@ between the two only makes the resumed run redo an epoch.
 
 Distributed (``torchrun --nproc_per_node=N``; :func:`graphlearn.train.train`
 initialises the process group, gloo on CPU, nccl on CUDA): the task must set
-``supports_distributed`` (recommendation, kg and link do). Every rank builds the same
+``supports_distributed`` (recommendation, kg, link and ogbl do). Every rank builds the same
 model from the same seed and holds the same generator, so all ranks draw the
 same global permutation and negatives; rank ``r`` trains on its contiguous
 share of each global batch of ``train.batch_size`` (``train.batch_size`` stays
@@ -326,6 +326,7 @@ class Trainer:
                 raise GraphlearnError(f"epoch {epoch}: the loss is {value} (not finite); "
                                       f"lower train.lr or check the data")
             loss.backward()
+            self._clip_gradients()
             self.optimizer.step()
             steps += 1
             total_loss += value
@@ -358,6 +359,17 @@ class Trainer:
                 self.run.save_checkpoint("best", self._state())
             self.run.save_checkpoint("last", self._state())  # after best.pt (module docstring)
         self.log(line)
+
+    def _clip_gradients(self) -> None:
+        """``train.clip_grad_norm``: clip each of the model's ``clip_groups()`` (or all its
+        parameters as one group) to that norm. Under DDP the gradients are already the
+        averaged ones, so every rank clips the same values."""
+        max_norm = self.cfg.train.clip_grad_norm
+        if max_norm is None:
+            return
+        groups = getattr(self.model, "clip_groups", None)
+        for group in (groups() if callable(groups) else [list(self.model.parameters())]):
+            torch.nn.utils.clip_grad_norm_(group, max_norm)
 
     def _loss(self, batch: Any) -> tuple[Tensor, float, int]:
         """``(loss to backpropagate, the batch's mean loss, examples)`` of one batch; under

@@ -171,3 +171,40 @@ def test_bad_input():
         sample_kg_negatives(HAND, index, 0)
     empty = sample_kg_negatives(HAND[:0], index, 4)
     assert empty.negative.shape == (0, 4)
+
+
+# -- StrictPairSampler (homogeneous full-graph link models, the ogbl task) ---------------
+
+
+def test_strict_pairs_are_never_edges_or_loops_and_distinct():
+    from graphlearn.tasks.negatives import StrictPairSampler
+
+    edges = torch.tensor([[0, 1, 1, 2, 3], [1, 0, 2, 1, 3]])  # 3 -> 3 is a loop
+    sampler = StrictPairSampler(edges, 5)
+    assert sampler.num_free == 5 * 4 - 4
+    gen = torch.Generator().manual_seed(0)
+    for num in (3, 8, 16):  # rejection and (16 > free / 2) enumeration
+        pairs = sampler.sample(num, gen)
+        assert pairs.shape == (2, num)
+        seen = [tuple(p) for p in pairs.t().tolist()]
+        assert len(set(seen)) == num
+        assert all(a != b and (a, b) not in {(0, 1), (1, 0), (1, 2), (2, 1)} for a, b in seen)
+    again = StrictPairSampler(edges, 5).sample(8, torch.Generator().manual_seed(1))
+    assert torch.equal(again, StrictPairSampler(edges, 5).sample(
+        8, torch.Generator().manual_seed(1)))  # the generator decides everything
+    with pytest.raises(ValueError, match="cannot draw 17 distinct negative pairs: only 16"):
+        sampler.sample(17, gen)
+    with pytest.raises(ValueError, match=r"node ids must be in \[0, 3\)"):
+        StrictPairSampler(edges, 3)
+
+
+def test_strict_pairs_are_uniform_over_the_free_pairs():
+    from graphlearn.tasks.negatives import StrictPairSampler
+
+    sampler = StrictPairSampler(torch.tensor([[0, 1], [1, 0]]), 4)  # 10 free ordered pairs
+    gen = torch.Generator().manual_seed(0)
+    counts: dict[tuple[int, int], int] = {}
+    for _ in range(400):
+        for pair in sampler.sample(2, gen).t().tolist():
+            counts[tuple(pair)] = counts.get(tuple(pair), 0) + 1
+    assert len(counts) == 10 and min(counts.values()) > 50 and max(counts.values()) < 110

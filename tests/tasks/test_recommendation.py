@@ -19,7 +19,8 @@ def task_for(model="bpr_mf", data=None, **train):
 
 def test_registered_and_unknown_tasks():
     assert {"kg", "link", "recommendation"} <= set(TASKS.names())
-    with pytest.raises(ConfigError, match="unknown task 'nope'.*valid: kg, link, recommendation"):
+    with pytest.raises(ConfigError, match="unknown task 'nope'.*valid: kg, link, node, ogbl, "
+                                          "recommendation"):
         TASKS.get("nope")
     cfg = dataclasses.replace(tiny_config(loss="bce", metric="mrr"), task="kg",
                               data=DataConfig(name="nations"))

@@ -223,7 +223,7 @@ def test_a_task_without_distributed_support_fails_clearly(monkeypatch):
         supports_distributed = False
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ConfigError, match="does not implement distributed.*kg, link, "
+    with pytest.raises(ConfigError, match="does not implement distributed.*kg, link, ogbl, "
                                           "recommendation"):
         Solo(CASES["link-gae"][0], tiny_graph())
 
