@@ -149,7 +149,7 @@ def test_pairs_mode_scores_every_pair_as_its_own_query():
     pos, neg = torch.tensor(score[:b]), torch.tensor(score[b:]).view(b, 2)
     expected = (-torch.nn.functional.logsigmoid(pos)
                 - torch.nn.functional.logsigmoid(-neg).mean(1)) / 2
-    assert float(loss) == pytest.approx(float(expected.mean()), rel=1e-5, abs=1e-6)
+    assert loss.item() == pytest.approx(float(expected.mean()), rel=1e-5, abs=1e-6)
     loss.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
