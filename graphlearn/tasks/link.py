@@ -74,6 +74,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from graphlearn.config import Config
 from graphlearn.data.link_split import random_link_split, sample_negative_edges
 from graphlearn.errors import ConfigError, GraphlearnError
 from graphlearn.metrics.classification import auroc_ap
@@ -83,6 +84,23 @@ from graphlearn.tasks.base import TASKS, Task
 from graphlearn.tasks.negatives import strict_negative_tails
 
 __all__ = ["LinkBatch", "LinkTask"]
+
+
+def link_splits(cfg: Config, data: Any) -> dict[str, Data]:
+    """``{"train", "valid", "test"}`` of ``data`` by :func:`random_link_split` with the
+    config's ``data.val_ratio`` / ``data.test_ratio`` / ``data.split_seed`` (default 0).
+
+    Raises:
+        ConfigError: ``data`` is not a homogeneous graph with features ``x``.
+    """
+    if getattr(data, "edge_index", None) is None or getattr(data, "x", None) is None:
+        raise ConfigError(f"{cfg.data.name}: task 'link' needs a homogeneous graph "
+                          f"with node features x and edge_index")
+    d = cfg.data
+    seed = 0 if d.split_seed is None else d.split_seed
+    train, valid, test = random_link_split(data, val_ratio=d.val_ratio,
+                                           test_ratio=d.test_ratio, seed=seed)
+    return {"train": train, "valid": valid, "test": test}
 
 
 class LinkBatch(NamedTuple):
@@ -114,16 +132,11 @@ class LinkTask(Task):
     uses_negative_mode = True
 
     def setup(self, data: Any) -> None:
-        if getattr(data, "edge_index", None) is None or getattr(data, "x", None) is None:
-            raise ConfigError(f"{self.cfg.data.name}: task 'link' needs a homogeneous graph "
-                              f"with node features x and edge_index")
         d = self.cfg.data
         self.data = data
         self.num_nodes = int(data.num_nodes)
-        seed = 0 if d.split_seed is None else d.split_seed
-        train, valid, test = random_link_split(data, val_ratio=d.val_ratio,
-                                               test_ratio=d.test_ratio, seed=seed)
-        self.splits = {"train": train, "valid": valid, "test": test}
+        self.splits = link_splits(self.cfg, data)
+        train = self.splits["train"]
         if train.edge_label_index.size(1) == 0:
             raise GraphlearnError(f"{d.name}: the training split has no edges")
         import graphlearn.models  # noqa: F401  (registers the models)

@@ -40,11 +40,12 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphlearn.config import Config
-from graphlearn.data.link_split import random_link_split, sample_negative_edges
+from graphlearn.data.link_split import sample_negative_edges
 from graphlearn.errors import ConfigError, GraphlearnError
 from graphlearn.metrics.classification import auroc_ap
 from graphlearn.registry import Registry
 from graphlearn.tasks.base import Task
+from graphlearn.tasks.link import link_splits
 from graphlearn.tasks.node import accuracy, node_summary, prepare_node_data
 from graphlearn.train.forward.core import LayerLocalStack
 from graphlearn.train.forward.link import VARIANTS, ForwardConfig, LinkObjective, evaluate_link
@@ -209,21 +210,15 @@ class ForwardLinkTask(ForwardTask):
         return VARIANTS.get(fwd.variant).from_config(config)
 
     def setup(self, data: Any) -> None:
-        if getattr(data, "edge_index", None) is None or getattr(data, "x", None) is None:
-            raise ConfigError(f"{self.cfg.data.name}: task 'link' needs a homogeneous graph "
-                              f"with node features x and edge_index")
-        d = self.cfg.data
         self.data = data
         self.num_nodes = int(data.num_nodes)
-        seed = 0 if d.split_seed is None else d.split_seed
-        train, valid, test = random_link_split(data, val_ratio=d.val_ratio,
-                                               test_ratio=d.test_ratio, seed=seed)
-        self.splits = {"train": train, "valid": valid, "test": test}
+        self.splits = link_splits(self.cfg, data)
+        train = self.splits["train"]
         label = getattr(train, "edge_label", None)
         pos = train.edge_label_index
         self.pos = pos if label is None else pos[:, label > 0.5]  # (2, P)
         if self.pos.size(1) == 0:
-            raise GraphlearnError(f"{d.name}: the training split has no edges")
+            raise GraphlearnError(f"{self.cfg.data.name}: the training split has no edges")
         self._cache: dict[str, tuple[Tensor, Tensor]] = {}
 
     def graph(self) -> Data:
