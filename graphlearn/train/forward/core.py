@@ -475,3 +475,17 @@ def check_in_channels(stack: LayerLocalStack, in_channels: int, *, extra_first: 
                 f"(every layer: {expected}); build the layers with "
                 f"graphlearn.train.forward.layer_in_channels(...) or build_stack(...)"
             )
+
+
+def make_variant_stack(layers: Sequence[nn.Module], topdown: bool) -> LayerLocalStack:
+    """The stack a variant trains: a :class:`TopDownStack` for top-down variants,
+    else a :class:`LayerLocalStack`, around bare layers."""
+    return TopDownStack(layers) if topdown else LayerLocalStack(layers)
+
+
+def check_variant_stack(name: str, stack: LayerLocalStack, topdown: bool) -> None:
+    """Fail unless a top-down variant ``name`` got a :class:`TopDownStack`."""
+    if topdown and not isinstance(stack, TopDownStack):
+        raise ConfigError(f"variant {name!r} needs a TopDownStack, got "
+                          f"{type(stack).__name__} (build it with "
+                          f"graphlearn.train.forward.build_stack)")

@@ -52,10 +52,12 @@ from graphlearn.train.forward.core import (
     TopDownStack,
     agreement_logits,
     check_in_channels,
+    check_variant_stack,
     edge_representation,
     ff_loss,
     goodness,
     in_batch_softmax_loss,
+    make_variant_stack,
 )
 
 __all__ = [
@@ -143,14 +145,11 @@ class LinkObjective:
     # --- building
     def make_stack(self, layers: Sequence[nn.Module]) -> LayerLocalStack:
         """Wrap bare layers in the stack this variant needs."""
-        return TopDownStack(layers) if self.topdown else LayerLocalStack(layers)
+        return make_variant_stack(layers, self.topdown)
 
     def setup(self, stack: LayerLocalStack, train: Data, reset: bool) -> None:
         """Check the stack and build the variant's heads (none by default)."""
-        if self.topdown and not isinstance(stack, TopDownStack):
-            raise ConfigError(f"variant {self.name!r} needs a TopDownStack, got "
-                              f"{type(stack).__name__} (build it with "
-                              f"graphlearn.train.forward.build_stack)")
+        check_variant_stack(self.name, stack, self.topdown)
 
     # --- one layer
     def logits(self, h: Tensor, pairs: Tensor) -> Tensor:

@@ -75,8 +75,10 @@ from graphlearn.train.forward.core import (
     TopDownStack,
     agreement_logits,
     check_in_channels,
+    check_variant_stack,
     ff_loss,
     goodness,
+    make_variant_stack,
 )
 from graphlearn.train.forward.link import alternating_layers, build_ccl_heads
 
@@ -252,14 +254,11 @@ class NodeObjective:
         return cls(cfg.theta, cfg.ccl_temperature, cfg.topdown_iterations, cfg.label_context)
 
     def make_stack(self, layers: Sequence[nn.Module]) -> LayerLocalStack:
-        return TopDownStack(layers) if self.topdown else LayerLocalStack(layers)
+        return make_variant_stack(layers, self.topdown)
 
     def setup(self, stack: LayerLocalStack, data: Data, reset: bool) -> None:
         """Check the stack, build heads (none by default), clear training state."""
-        if self.topdown and not isinstance(stack, TopDownStack):
-            raise ConfigError(f"variant {self.name!r} needs a TopDownStack, got "
-                              f"{type(stack).__name__} (build it with "
-                              f"graphlearn.train.forward.build_stack)")
+        check_variant_stack(self.name, stack, self.topdown)
 
     def forward_losses(self, stack: LayerLocalStack, data: Data,
                        generator: torch.Generator | None,
