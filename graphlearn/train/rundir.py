@@ -69,17 +69,32 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+# Config keys added after runs already existed, with the value that leaves behaviour
+# as it was before the key existed. At that value the key is left out of a run's
+# identity, so runs started before the key was added keep their identity (and their
+# checkpoints stay resumable). Add every new key here whose default is behaviour-neutral.
+LATE_KEYS: dict[tuple[str, ...], Any] = {
+    ("forward",): None,
+    ("train", "clip_grad_norm"): None,
+}
+
+
 def run_identity(cfg: Config) -> dict[str, Any]:
     """The config as a plain dict without what may change between sessions of one run:
     ``out`` (where the run is) and ``data.root`` / ``data.download`` (where the data is).
-    An unset ``forward`` section is left out, so backprop runs keep the identity (and
-    checkpoint fingerprints) they had before the section existed."""
+    Keys of :data:`LATE_KEYS` at their neutral value are left out too, so runs keep the
+    identity (and checkpoint fingerprints) they had before those keys existed."""
     data = to_dict(cfg)
     data.pop("out", None)
-    if data.get("forward") is None:
-        data.pop("forward", None)
     data["data"].pop("root", None)
     data["data"].pop("download", None)
+    for path, neutral in LATE_KEYS.items():
+        *parents, key = path
+        section = data
+        for name in parents:
+            section = section.get(name) or {}
+        if key in section and section[key] == neutral:
+            del section[key]
     return data
 
 

@@ -178,3 +178,18 @@ def test_config_on_disk_is_yaml_with_every_default(tmp_path):
     saved = yaml.safe_load((rundir.path / "config.yaml").read_text())
     assert saved["train"]["loss"] == "bpr" and saved["out"] == str(tmp_path / "run")
     assert RunDir.open(rundir.path).config().train.metric == "ndcg@5"
+
+
+def test_late_keys_at_their_neutral_value_keep_a_run_resumable(tmp_path):
+    """A run whose config was saved before a late key existed resumes unchanged; a
+    non-neutral value of that key is still another config."""
+    from graphlearn.train.rundir import LATE_KEYS, run_identity
+    from graphlearn.train.trainer import config_fingerprint
+
+    assert ("train", "clip_grad_norm") in LATE_KEYS
+    cfg = tiny_config(epochs=2)
+    identity = run_identity(cfg)
+    assert "clip_grad_norm" not in identity["train"] and "forward" not in identity
+    clipped = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, clip_grad_norm=1.0))
+    assert run_identity(clipped)["train"]["clip_grad_norm"] == 1.0
+    assert config_fingerprint(clipped) != config_fingerprint(cfg)
