@@ -19,8 +19,10 @@ sampling included. ``s/epoch`` is the measured wall time of the loop when the
 whole epoch ran, else ``mean x batches-per-epoch`` marked ``extrapolated``.
 ``peak RSS growth``: the process's peak resident set during warm-up and timed
 batches minus its resident set just before them (data, model and optimizer
-built), under the default allocator. ``x fastest``: mean s/batch over the
-fastest backend's.
+built). The allocator is `graphlearn train`'s (``graphlearn/allocator.py``: freed
+memory kept for reuse); ``--allocators reuse system`` times every backend under
+both, glibc's defaults included, labelled ``backend/allocator``. ``x fastest``:
+mean s/batch over the fastest row's.
 
 **memory**: peak memory of one NBFNet training step (forward + backward, default
 model, self-adversarial BCE; no optimizer) against the number of edges ``E`` of a
@@ -139,8 +141,10 @@ class PeakRSS:
 # ---------------------------------------------------------------- workers (subprocesses)
 def speed_point(job: dict) -> dict:
     """Train ``warmup`` + ``batches`` fb237_v1 batches with one backend; per-batch times."""
+    from graphlearn.allocator import reuse_freed_memory
     from graphlearn.tasks import build_task
 
+    allocator = reuse_freed_memory()  # as `graphlearn train` (GRAPHLEARN_MALLOC decides)
     torch.set_num_threads(job["threads"])
     cfg = load_config(CONFIG, [f"data.root={job['root']}",
                                f"model.params.backend={job['backend']}",
@@ -192,7 +196,7 @@ def speed_point(job: dict) -> dict:
         "s_per_epoch": loop_s if full else mean * per_epoch, "epoch_extrapolated": not full,
         "timed_batches": count, "batches_per_epoch": per_epoch,
         "peak_rss_growth_bytes": probe.peak() - base, "memory_method": probe.method,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "allocator": allocator,
         "dataset": {"name": cfg.data.name, "entities": task.num_entities,
                     "relation_types": task.num_relations,
                     "message_edges": int(task.message_graph("train").edge_index.size(1)),
@@ -288,8 +292,12 @@ def print_skipped(status: dict[str, str | None]) -> None:
 
 def run_point(job: dict, timeout: float, malloc: bool) -> dict:
     """``job`` in a fresh interpreter running this script (``--point``); its stderr (the
-    progress bar, any traceback) goes to ours. ``{"error": ...}`` on failure."""
+    progress bar, any traceback) goes to ours. ``{"error": ...}`` on failure. ``malloc``:
+    the memory probe's glibc settings; else ``job["allocator"]`` (if any) is passed on
+    as ``GRAPHLEARN_MALLOC``."""
     env = {**os.environ, **(MALLOC_ENV if malloc else {})}
+    if job.get("allocator"):
+        env["GRAPHLEARN_MALLOC"] = job["allocator"]
     try:
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--point",
                                json.dumps(job)], stdout=subprocess.PIPE, text=True, env=env,
@@ -307,9 +315,12 @@ def run_speed(args: argparse.Namespace, status: dict[str, str | None]) -> dict:
     for backend, reason in status.items():
         if reason is not None:
             continue
-        job = {"kind": "speed", "backend": backend, "root": root, "seed": args.seed,
-               "threads": args.threads, "warmup": args.warmup, "batches": args.batches}
-        results[backend] = run_point(job, args.timeout, malloc=False)
+        for allocator in args.allocators:  # one label per (backend, allocator) measured
+            label = backend if len(args.allocators) == 1 else f"{backend}/{allocator}"
+            job = {"kind": "speed", "backend": backend, "root": root, "seed": args.seed,
+                   "threads": args.threads, "warmup": args.warmup, "batches": args.batches,
+                   "allocator": allocator}
+            results[label] = run_point(job, args.timeout, malloc=False)
     ok = {b: r for b, r in results.items() if "error" not in r}
     if ok:
         fastest = min(ok, key=lambda b: ok[b]["s_per_batch_mean"])
@@ -342,7 +353,7 @@ def run_speed(args: argparse.Namespace, status: dict[str, str | None]) -> dict:
     return {
         "settings": {"config": str(CONFIG.relative_to(REPO)), "root": root, "seed": args.seed,
                      "warmup": args.warmup, "batches": args.batches, "threads": args.threads,
-                     "warmup_generator_seed": args.seed + 1},
+                     "warmup_generator_seed": args.seed + 1, "allocators": args.allocators},
         "dataset": data, "config": first_ok["config"] if first_ok else None,
         "first_backend": next(iter(ok), None), "backends": results,
         "skipped": {b: r for b, r in status.items() if r is not None},
@@ -453,6 +464,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     speed.add_argument("--batches", type=int, help="time the first N batches of the epoch "
                                                    "(default: the whole epoch)")
     speed.add_argument("--warmup", type=int, default=1, help="untimed batches first (1)")
+    speed.add_argument("--allocators", nargs="+", choices=["reuse", "system"],
+                       default=["reuse"],
+                       help="GRAPHLEARN_MALLOC per run (graphlearn/allocator.py); two values "
+                            "time every backend under both (default: reuse, as `graphlearn "
+                            "train`)")
     memory = p.add_argument_group("memory part (synthetic graph)")
     memory.add_argument("--edges", type=int, nargs="+", default=list(DEFAULT_EDGES),
                         help="edge counts E, inverses included (default 10k 20k 40k 80k 160k)")

@@ -186,6 +186,9 @@ def run_train(args: argparse.Namespace) -> int:
         else:
             config = main_config_path()
     cfg = load_config(config, overrides)
+    from graphlearn.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # big tensors reuse mapped pages step after step (GRAPHLEARN_MALLOC)
     if args.threads:
         import torch
 

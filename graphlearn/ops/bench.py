@@ -24,7 +24,10 @@ Measurements:
   warm-up (the minimum is the most reproducible figure on a shared machine; every
   sample is in the JSON). The forward runs with autograd on, saving what the
   backward needs, as in training. On CUDA each run is bracketed by
-  ``torch.cuda.synchronize()`` and timed with CUDA events.
+  ``torch.cuda.synchronize()`` and timed with CUDA events. CPU timing runs use
+  ``graphlearn train``'s allocator (:mod:`graphlearn.allocator`: freed memory
+  kept for reuse); ``GRAPHLEARN_MALLOC=system`` times glibc's defaults (every
+  fresh output page-faulted in). The JSON's ``allocator_env`` records the setting.
 * ``peak_memory_bytes``: what one forward + backward allocates, inputs
   excluded. CPU: the rise of the process's peak resident set (Linux ``VmHWM``,
   reset through ``/proc/self/clear_refs``) over its resident set just before, in
@@ -193,6 +196,10 @@ def worker(job: dict) -> dict:
     from graphlearn.ops import rspmm
 
     device = job.get("device", "cpu")
+    if job.get("mode") == "time":  # time what `graphlearn train` gets (graphlearn/allocator.py)
+        from graphlearn.allocator import reuse_freed_memory
+
+        reuse_freed_memory()
     if job.get("threads"):
         torch.set_num_threads(job["threads"])
     if job.get("copy"):
@@ -306,8 +313,10 @@ def run_job(job: dict, timeout: float) -> dict:
     this process: run from its parent folder); ``{"error": ...}`` on failure."""
     root = _package_root()
     path = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, **(MALLOC_ENV if job.get("mode") == "memory" else {}),
-           "PYTHONPATH": root + (os.pathsep + path if path else "")}
+    env = dict(os.environ)
+    if job.get("mode") == "memory":  # the memory probe's own allocator settings only
+        env = {k: v for k, v in env.items() if not k.startswith("MALLOC_")} | MALLOC_ENV
+    env["PYTHONPATH"] = root + (os.pathsep + path if path else "")
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "graphlearn.ops.bench", "--worker", json.dumps(job)],
@@ -402,6 +411,10 @@ def run_benchmark(
         "torch": torch.__version__, "python": platform.python_version(),
         "machine": platform.machine(), "cpu_count": os.cpu_count(),
         "copy_bytes_per_second": copy_rate, "copy": copy,
+        # allocator settings inherited by the timing subprocesses (they change the
+        # cost of fresh output pages: see experiments/benchmarks/rspmm.md)
+        "allocator_env": {k: v for k, v in sorted(os.environ.items())
+                          if k.startswith(("MALLOC_", "GRAPHLEARN_MALLOC")) or k == "LD_PRELOAD"},
         "results": results, "pna_vs_sum": _pna_vs_sum(results, backends),
     }
     if device == "cuda":

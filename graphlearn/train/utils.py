@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphlearn import allocator
 from graphlearn.config import TrainConfig
 from graphlearn.errors import GraphlearnError
 
@@ -74,6 +75,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
+        "allocator": allocator.state(),
     }
     if device.type == "cuda":
         info["cuda_device"] = torch.cuda.get_device_name(device)

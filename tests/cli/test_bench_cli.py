@@ -46,3 +46,31 @@ def test_bench_cuda_without_a_device_exits_2(capsys):
         pytest.skip("a CUDA device is present")
     assert main(["bench", "rspmm", "--cases", "tiny", "--device", "cuda"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_bench_records_allocator_env_and_memory_probe_keeps_its_own(
+        _persistent_extensions, tmp_path, monkeypatch):
+    """Timing subprocesses inherit MALLOC_* (recorded in the JSON); the memory probe
+    replaces them with its own settings, so its peaks stay comparable."""
+    from graphlearn.ops import bench
+
+    seen = []
+    real_run = bench.subprocess.run
+
+    def spy(cmd, **kwargs):
+        job = json.loads(cmd[-1])
+        seen.append((job.get("mode"), {k: v for k, v in kwargs["env"].items()
+                                       if k.startswith("MALLOC_")}))
+        return real_run(cmd, **kwargs)
+
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "0")
+    monkeypatch.setattr(bench.subprocess, "run", spy)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "rspmm", "--cases", "tiny", "--reductions", "sum", "--repeats", "1",
+                 "--backends", "cpu", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["allocator_env"] == {"MALLOC_MMAP_MAX_": "0"}
+    memory = [env for mode, env in seen if mode == "memory"]
+    timing = [env for mode, env in seen if mode != "memory"]
+    assert memory and timing
+    assert all(env == bench.MALLOC_ENV for env in memory)
+    assert all(env == {"MALLOC_MMAP_MAX_": "0"} for env in timing)

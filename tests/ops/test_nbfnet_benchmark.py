@@ -80,3 +80,18 @@ def test_speed_part_one_batch_of_fb237_v1(cpu_kernel, shared_data, tmp_path):
     assert cpu["epoch_extrapolated"] is True
     assert cpu["peak_rss_growth_bytes"] > 0 and cpu["ratio_vs_fastest"] == 1.0
     assert "extrapolated" in proc.stdout
+    assert cpu["allocator"] in ("reuse", "system")  # reuse on glibc, as `graphlearn train`
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_speed_part_under_both_allocators(cpu_kernel, shared_data, tmp_path):
+    out = tmp_path / "speed.json"
+    proc = _run("--part", "speed", "--backends", "cpu", "--batches", "1", "--warmup", "0",
+                "--allocators", "reuse", "system", "--root", str(shared_data), "--out", str(out))
+    speed = json.loads(out.read_text())["speed"]
+    assert set(speed["backends"]) == {"cpu/reuse", "cpu/system"}
+    assert speed["backends"]["cpu/system"]["allocator"] == "system"
+    # same seed, same batch: the allocator changes where memory comes from, not the math
+    assert speed["backends"]["cpu/reuse"]["losses"] == speed["backends"]["cpu/system"]["losses"]
+    assert "cpu/system" in proc.stdout
