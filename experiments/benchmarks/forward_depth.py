@@ -12,7 +12,8 @@ per layer under ``layerwise``) by the package's own schedule
 (``graphlearn.train.forward.link.SCHEDULES``), exactly as
 :func:`~graphlearn.train.forward.train_forward` runs it, with validation only at
 the last epoch (``eval_every = epochs``; per layer under ``layerwise``). Split as
-``experiments/forward/citeseer_lp.py``: ``random_link_split`` 64/16/20, seed
+the link configs ``experiments/configs/link/citeseer/forward_*.yaml``:
+``random_link_split`` 64/16/20, seed
 ``--seed``. The final test evaluation of ``train_forward`` is not run.
 
 Every (depth, variant, schedule) point runs in a fresh subprocess (so one point's
@@ -85,7 +86,7 @@ DEFAULT_PLOT = REPO / "docs" / "img" / "forward_depth_memory.png"
 DEFAULT_DEPTHS = (2, 4, 8, 16)
 DEFAULT_VARIANTS = ("backprop", "ff", "sf", "sf-topdown", "ccl")
 DEFAULT_SCHEDULES = ("layerwise", "simultaneous")
-SPLIT = {"val_ratio": 0.16, "test_ratio": 0.20}  # as experiments/forward/citeseer_lp.py
+SPLIT = {"val_ratio": 0.16, "test_ratio": 0.20}  # as experiments/configs/link/citeseer/forward_*.yaml
 SYNTHETIC = {"nodes": 300, "features": 32, "edges": 1200}  # undirected edges
 MiB = 2**20
 

@@ -22,29 +22,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from grid import REPO, Row, plot_curves, run_row, summarize
+
 CONFIGS = REPO / "experiments" / "configs" / "recommendation" / "ml-100k"
 
-#: row name -> (config file, overrides)
-ROWS: dict[str, tuple[str, list[str]]] = {
-    "bpr_mf": ("bpr_mf.yaml", []),
-    "lightgcn": ("lightgcn_tuned.yaml", []),
-    "ngcf": ("ngcf.yaml", []),
-    "sheaf_diagonal": ("sheaf_rec.yaml", ["model.params.restriction=diagonal"]),
-    "sheaf_orthogonal": ("sheaf_rec.yaml", ["model.params.restriction=orthogonal"]),
-    "sheaf_orthogonal_exp": ("sheaf_rec.yaml", ["model.params.restriction=orthogonal_exp"]),
-    "sheaf_general": ("sheaf_rec.yaml", ["model.params.restriction=general"]),
-    "sheaf_scalar": ("sheaf_rec.yaml", ["model.params.restriction=scalar"]),
+
+def _row(config: str, *overrides: str) -> Row:
+    return Row(CONFIGS / config, list(overrides))
+
+
+#: row name -> config and overrides
+ROWS: dict[str, Row] = {
+    "bpr_mf": _row("bpr_mf.yaml"),
+    "lightgcn": _row("lightgcn_tuned.yaml"),
+    "ngcf": _row("ngcf.yaml"),
+    "sheaf_diagonal": _row("sheaf_rec.yaml", "model.params.restriction=diagonal"),
+    "sheaf_orthogonal": _row("sheaf_rec.yaml", "model.params.restriction=orthogonal"),
+    "sheaf_orthogonal_exp": _row("sheaf_rec.yaml", "model.params.restriction=orthogonal_exp"),
+    "sheaf_general": _row("sheaf_rec.yaml", "model.params.restriction=general"),
+    "sheaf_scalar": _row("sheaf_rec.yaml", "model.params.restriction=scalar"),
     # control: identity maps make the sheaf recommender LightGCN with self-loops
-    "sheaf_identity": ("sheaf_rec.yaml", ["model.params.restriction=identity"]),
+    "sheaf_identity": _row("sheaf_rec.yaml", "model.params.restriction=identity"),
 }
 
 #: the Sheaf4Rec paper's data protocol, as config overrides
@@ -52,96 +56,6 @@ PAPER_PROTOCOL = ["data.rating_threshold=3", "data.ratios=[0.7,0.1,0.2]"]
 
 METRICS = ["recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr@10", "hit@10",
            "precision@10", "f1@10"]
-
-
-def _run(row: str, seed: int, root: str | None, runs: Path, extra: list[str],
-         threads: int) -> Path:
-    config, overrides = ROWS[row]
-    out = runs / f"{row}_s{seed}"
-    if (out / "final.json").is_file():
-        return out
-    cmd = [sys.executable, "-m", "graphlearn", "train", str(CONFIGS / config),
-           *overrides, *extra, f"train.seed={seed}", "--out", str(out),
-           "--threads", str(threads), "--no-progress"]
-    if root:
-        cmd.insert(5, f"data.root={root}")
-    log = runs / f"{row}_s{seed}.log"
-    with open(log, "w") as f:
-        proc = subprocess.run(cmd, check=False, stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
-                              env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    if proc.returncode != 0:
-        raise SystemExit(f"{row} seed {seed} failed (exit {proc.returncode}); see {log}")
-    return out
-
-
-def _curve(run: Path, metric: str) -> list[tuple[int, float]]:
-    points = []
-    with open(run / "metrics.jsonl") as f:
-        for line in f:
-            record = json.loads(line)
-            if record.get("split") == "valid" and metric in record.get("metrics", {}):
-                points.append((int(record["epoch"]), float(record["metrics"][metric])))
-    return points
-
-
-def _fmt(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-
-
-def summarize(results: dict[str, list[Path]]) -> tuple[str, dict]:
-    header = ["model", "seeds", *METRICS, "valid (selection)", "selected epochs", "s/epoch"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    payload: dict = {"metrics": METRICS, "rows": {}}
-    for row, runs in results.items():
-        finals = [json.loads((r / "final.json").read_text()) for r in runs]
-        cells = [row, ", ".join(str(f["seed"]) for f in finals)]
-        stats = {}
-        for m in METRICS:
-            values = [float(f["test"][m]) for f in finals]
-            stats[m] = {"mean": statistics.mean(values),
-                        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                        "values": values}
-            cells.append(_fmt(values))
-        chosen = [float(f["valid"][f["metric"]]) for f in finals]
-        cells.append(f"{finals[0]['metric']} {_fmt(chosen)}")
-        cells.append(" / ".join(str(f["selected_epoch"]) for f in finals))
-        seconds = [float(f["seconds_per_epoch"]) for f in finals]
-        cells.append(f"{statistics.mean(seconds):.2f}")
-        lines.append("| " + " | ".join(cells) + " |")
-        payload["rows"][row] = {"config": ROWS[row][0], "overrides": ROWS[row][1],
-                                "test": stats, "seconds_per_epoch": seconds,
-                                "valid_selection": {"metric": finals[0]["metric"],
-                                                    "values": chosen},
-                                "runs": [{"dir": str(r), **f} for r, f in zip(runs, finals)]}
-    return "\n".join(lines), payload
-
-
-def plot(results: dict[str, list[Path]], path: Path, metric: str = "ndcg@10") -> Path | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: no plot (pip install 'graphlearn[plot]')")
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row, runs in results.items():
-        curves = [dict(_curve(r, metric)) for r in runs]
-        epochs = sorted(set.intersection(*(set(c) for c in curves)))
-        if not epochs:
-            continue
-        ax.plot(epochs, [statistics.mean(c[e] for c in curves) for e in epochs], label=row)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"validation {metric.upper()} (mean over seeds)")
-    ax.set_title("MovieLens-100K: validation curves per model")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[Path]] = {row: [] for row in args.rows}
     jobs = [(row, seed) for row in args.rows for seed in args.seeds]
     for row, seed in tqdm(jobs, desc="ml-100k grid", unit="run"):
-        results[row].append(_run(row, seed, args.root, args.runs, extra, args.threads))
-    table, payload = summarize(results)
+        results[row].append(run_row(row, ROWS[row], seed, args.runs, root=args.root,
+                                    extra=extra, threads=args.threads))
+    table, payload = summarize(results, METRICS, ROWS)
     payload.update({"protocol": args.protocol, "extra_overrides": extra, "seeds": args.seeds,
                     "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    image = plot(results, args.out.parent / f"{args.out.name}_valid_ndcg.png")
+    image = plot_curves(results, args.out.parent / f"{args.out.name}_valid_ndcg.png", "ndcg@10",
+                        "MovieLens-100K: validation curves per model")
     payload["plot"] = str(image) if image else None
     Path(f"{args.out}.json").write_text(json.dumps(payload, indent=2) + "\n")
     Path(f"{args.out}.md").write_text(table + "\n")

@@ -1,0 +1,143 @@
+"""Shared machinery of the experiment grids: run a config per seed, summarise, plot.
+
+A grid row is a config file plus overrides; every (row, seed) is one
+``graphlearn train`` run in its own directory, skipped when its ``final.json``
+already exists (an interrupted grid resumes). :func:`summarize` turns the runs
+of each row into a markdown table of test metrics (mean ± sample std over seeds,
+the selection metric on validation, selected epochs, seconds per epoch) and a
+JSON payload with every run's final record; :func:`plot_curves` draws a
+validation metric over epochs per row (mean over seeds).
+
+Used by ``experiments/recommendation/ml100k_grid.py`` and
+``experiments/forward/grid.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One grid row: a config file and the overrides that make it this row."""
+
+    config: Path
+    overrides: list[str] = field(default_factory=list)
+
+
+def run_row(name: str, row: Row, seed: int, runs: Path, *, root: str | None = None,
+            extra: list[str] | None = None, threads: int = 1) -> Path:
+    """Train ``row`` with ``train.seed=seed`` into ``runs/<name>_s<seed>`` (skipped when
+    finished); ``extra`` overrides come after the row's own. Exits on a failed run,
+    naming its log."""
+    out = runs / f"{name}_s{seed}"
+    if (out / "final.json").is_file():
+        return out
+    if out.exists():  # an interrupted run: continue it from its last checkpoint
+        resume = ["--resume"] if (out / "checkpoints").is_dir() else None
+        if resume is None:
+            raise SystemExit(f"{out}: exists without checkpoints or final.json; remove it")
+    else:
+        resume = []
+    overrides = [*row.overrides, *(extra or []), f"train.seed={seed}"]
+    if root:
+        overrides.insert(0, f"data.root={root}")
+    cmd = [sys.executable, "-m", "graphlearn", "train", str(row.config), *overrides,
+           "--out", str(out), "--threads", str(threads), "--no-progress", *resume]
+    runs.mkdir(parents=True, exist_ok=True)
+    log = runs / f"{name}_s{seed}.log"
+    with open(log, "a") as f:
+        proc = subprocess.run(cmd, check=False, stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
+                              env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} seed {seed} failed (exit {proc.returncode}); see {log}")
+    return out
+
+
+def curve(run: Path, metric: str) -> list[tuple[int, float]]:
+    """``(epoch, value)`` of ``metric`` on the validation split, from ``metrics.jsonl``."""
+    points = []
+    with open(run / "metrics.jsonl") as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get("split") == "valid" and metric in record.get("metrics", {}):
+                points.append((int(record["epoch"]), float(record["metrics"][metric])))
+    return points
+
+
+def fmt(values: list[float]) -> str:
+    """``mean ± sample std`` (4 decimals), or the value itself for one run."""
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def summarize(results: dict[str, list[Path]], metrics: list[str],
+              rows: dict[str, Row] | None = None, label: str = "model") -> tuple[str, dict]:
+    """Markdown table and JSON payload of the finished runs of each row."""
+    header = [label, "seeds", *metrics, "valid (selection)", "selected epochs", "s/epoch"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    payload: dict = {"metrics": metrics, "rows": {}}
+    for name, runs in results.items():
+        finals = [json.loads((r / "final.json").read_text()) for r in runs]
+        cells = [name, ", ".join(str(f["seed"]) for f in finals)]
+        stats = {}
+        for m in metrics:
+            values = [float(f["test"][m]) for f in finals]
+            stats[m] = {"mean": statistics.mean(values),
+                        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                        "values": values}
+            cells.append(fmt(values))
+        chosen = [float(f["valid"][f["metric"]]) for f in finals]
+        cells.append(f"{finals[0]['metric']} {fmt(chosen)}")
+        cells.append(" / ".join(str(f["selected_epoch"]) for f in finals))
+        seconds = [float(f["seconds_per_epoch"]) for f in finals]
+        cells.append(f"{statistics.mean(seconds):.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+        record: dict = {"test": stats, "seconds_per_epoch": seconds,
+                        "valid_selection": {"metric": finals[0]["metric"], "values": chosen},
+                        "runs": [{"dir": str(r), **f} for r, f in zip(runs, finals)]}
+        if rows is not None and name in rows:
+            record = {"config": str(Path(rows[name].config).relative_to(REPO)
+                                    if Path(rows[name].config).is_relative_to(REPO)
+                                    else rows[name].config),
+                      "overrides": rows[name].overrides, **record}
+        payload["rows"][name] = record
+    return "\n".join(lines), payload
+
+
+def plot_curves(results: dict[str, list[Path]], path: Path, metric: str,
+                title: str) -> Path | None:
+    """Validation ``metric`` over epochs per row (mean over seeds, over the epochs every
+    seed evaluated); ``None`` without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot (pip install 'graphlearn[plot]')")
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, runs in results.items():
+        curves = [dict(curve(r, metric)) for r in runs]
+        epochs = sorted(set.intersection(*(set(c) for c in curves)))
+        if not epochs:
+            continue
+        ax.plot(epochs, [statistics.mean(c[e] for c in curves) for e in epochs], label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {metric} (mean over seeds)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

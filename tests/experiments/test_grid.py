@@ -1,0 +1,75 @@
+"""experiments/tools/grid.py: summaries by hand, resume, curves."""
+
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "tools" / "grid.py"
+
+
+@pytest.fixture(scope="module")
+def grid():
+    spec = importlib.util.spec_from_file_location("experiments_grid", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_run(path: Path, seed: int, value: float, curve: list[float],
+             metrics=("ndcg@10", "f1@10")) -> Path:
+    path.mkdir(parents=True)
+    (path / "final.json").write_text(json.dumps({
+        "seed": seed, "test": {m: value for m in metrics}, "valid": {"mrr@10": value / 2},
+        "metric": "mrr@10", "selected_epoch": len(curve), "seconds_per_epoch": 0.5}))
+    with open(path / "metrics.jsonl", "w") as f:
+        f.writelines(json.dumps({"epoch": epoch, "split": "valid",
+                                "metrics": {"ndcg@10": v}}) + "\n" for epoch, v in enumerate(curve, 1))
+    return path
+
+
+def test_summary_is_mean_and_sample_std_over_seeds(grid, tmp_path):
+    runs = {"bpr_mf": [fake_run(tmp_path / "a0", 1, 0.2, [0.1, 0.2]),
+                       fake_run(tmp_path / "a1", 2, 0.3, [0.1, 0.3])]}
+    rows = {"bpr_mf": grid.Row(grid.REPO / "x.yaml", ["a=1"])}
+    table, payload = grid.summarize(runs, ["ndcg@10", "f1@10"], rows)
+    stats = payload["rows"]["bpr_mf"]["test"]["ndcg@10"]
+    assert stats["mean"] == pytest.approx(0.25)
+    assert stats["std"] == pytest.approx(statistics.stdev([0.2, 0.3]))
+    assert "| bpr_mf | 1, 2 | 0.2500 ± 0.0707 | 0.2500 ± 0.0707 |" in table
+    assert "| mrr@10 0.1250 ± 0.0354 | 2 / 2 | 0.50 |" in table
+    assert payload["rows"]["bpr_mf"]["config"] == "x.yaml"
+    assert payload["rows"]["bpr_mf"]["overrides"] == ["a=1"]
+    assert grid.curve(runs["bpr_mf"][1], "ndcg@10") == [(1, 0.1), (2, 0.3)]
+
+
+def test_one_seed_is_printed_without_a_spread(grid, tmp_path):
+    runs = {"m": [fake_run(tmp_path / "a0", 3, 0.25, [0.1])]}
+    table, _ = grid.summarize(runs, ["f1@10"], label="variant")
+    assert table.splitlines()[0].startswith("| variant | seeds | f1@10 |")
+    assert "| m | 3 | 0.2500 |" in table
+
+
+def test_finished_runs_are_not_trained_again(grid, tmp_path):
+    done = fake_run(tmp_path / "lightgcn_s7", 7, 0.1, [0.1])
+    row = grid.Row(Path("/nonexistent.yaml"))
+    # a finished run returns at once: no subprocess (its config would not even exist)
+    assert grid.run_row("lightgcn", row, 7, tmp_path, root="/nonexistent") == done
+
+
+def test_a_leftover_directory_without_checkpoints_is_a_clear_error(grid, tmp_path):
+    (tmp_path / "m_s0").mkdir()
+    with pytest.raises(SystemExit, match="exists without checkpoints"):
+        grid.run_row("m", grid.Row(Path("/nonexistent.yaml")), 0, tmp_path)
+
+
+def test_plot_curves_writes_a_png(grid, tmp_path):
+    pytest.importorskip("matplotlib")
+    runs = {"a": [fake_run(tmp_path / "a0", 0, 0.2, [0.1, 0.2, 0.3]),
+                  fake_run(tmp_path / "a1", 1, 0.2, [0.1, 0.2])]}
+    path = grid.plot_curves(runs, tmp_path / "c.png", "ndcg@10", "t")
+    assert path.is_file() and path.stat().st_size > 1000
