@@ -628,6 +628,11 @@ class TrainConfig(_Section):
              "model that defines `clip_groups()` (the OGB link predictors `gnn_lp`: node "
              "embeddings, encoder, predictor, as OGB's examples clip them) and over all "
              "parameters otherwise; null: no clipping.")
+    batches_per_epoch: int | None = _field(
+        None, ge=1,
+        help="End every epoch after this many batches (TorchDrug's `batch_per_epoch`, for "
+             "graphs too big for full passes, e.g. ogbl-biokg); each epoch draws a fresh "
+             "order; null: every batch.")
     seed: int = _field(0, ge=0, help="Seed of every random generator used in training.")
     num_workers: int = _field(0, ge=0, help="Data-loading worker processes (0: load in "
                                             "the training process).")
@@ -655,6 +660,11 @@ class EvalConfig(_Section):
         "pessimistic",
         help="How ties with the positive count in ranks: `pessimistic` (the protocol: ties "
              "count against the model), `optimistic`, or their `average`.")
+    max_valid_triples: int | None = _field(
+        None, ge=1,
+        help="Validate on a fixed random subset of this many validation triples (drawn once "
+             "with seed 0; NBFNet's `fast_test` for ogbl-biokg); test always uses all. Task "
+             "`kg` only; null: all.")
 
     def _validate(self, path: str) -> None:
         if not self.ks:
@@ -792,6 +802,10 @@ class Config(_Section):
                                       f"{int(at_k.group(1))} is not in eval.ks "
                                       f"{list(self.eval.ks)}; add it there")
         self._validate_split(path)
+        if self.eval.max_valid_triples is not None and self.task != "kg":
+            key = _join(path, "eval.max_valid_triples")
+            raise ConfigKeyError(key, f"{key!r} applies to task 'kg' only (task is "
+                                      f"{self.task!r}); remove it")
         if self.forward is not None:
             self._validate_forward(path)
 
@@ -839,7 +853,7 @@ class Config(_Section):
                                           f"(this run is {pair}); remove it")
         # train options a forward run does not read: an error, not a silent no-op
         unused = ("batch_size", "num_negative", "negative_mode", "adversarial_temperature",
-                  "optimizer", "clip_grad_norm")
+                  "optimizer", "clip_grad_norm", "batches_per_epoch")
         for name in unused:
             if getattr(self.train, name) != _default_of(TrainConfig, name):
                 key = _join(path, f"train.{name}")

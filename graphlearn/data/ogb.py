@@ -68,7 +68,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphlearn.data._io import open_text, parse_float, parse_int, read_rows
-from graphlearn.errors import DataFormatError, DatasetNotFoundError
+from graphlearn.errors import ConfigError, DataFormatError, DatasetNotFoundError
 from graphlearn.registry import Registry, normalize_name
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
@@ -543,6 +543,7 @@ def _load_hetero_kg(raw: Path, spec: OgblSpec) -> Data:
     triplets.sort()
 
     sources, targets, types = [], [], []
+    relation_of: dict[int, str] = {}  # relation id -> name, from the triplet folders
     for head, relation, tail in triplets:
         folder = raw / "relations" / f"{head}___{relation}___{tail}"
         num_edges = _read_single_count(_require(folder / "num-edge-list.csv.gz", spec.name))
@@ -561,6 +562,8 @@ def _load_hetero_kg(raw: Path, spec: OgblSpec) -> Data:
         sources.append(edges[:, 0] + offset_of[head])
         targets.append(edges[:, 1] + offset_of[tail])
         types.append(reltype)
+        for rid in np.unique(reltype).tolist():
+            relation_of.setdefault(int(rid), relation)
 
     def cat(parts: list[np.ndarray]) -> Tensor:
         return torch.from_numpy(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
@@ -570,6 +573,7 @@ def _load_hetero_kg(raw: Path, spec: OgblSpec) -> Data:
     data.edge_index = torch.stack([cat(sources), cat(targets)])
     data.edge_type = cat(types)
     data.node_type_names = node_types
+    data.relation_id_names = relation_of
     data.num_nodes_dict = dict(num_nodes_dict)
     data.node_type_offset = torch.tensor(offsets[:-1], dtype=torch.long)
     data.node_type = torch.repeat_interleave(
@@ -615,6 +619,65 @@ def _add_inverse_relations(data: Data, num_base: int) -> None:
     data.edge_index = torch.cat([data.edge_index, data.edge_index.flip(0)], dim=1)
     data.edge_type = torch.cat([data.edge_type, data.edge_type + num_base])
     data.num_relations = 2 * num_base
+
+
+# --------------------------------------------------------------------------- as a KG
+
+
+def is_ogbl_kg(data: Any) -> bool:
+    """Whether ``data`` is an OGB knowledge graph from :func:`load_ogbl` (biokg, wikikg2)."""
+    split = getattr(data, "split_edge", None)
+    return isinstance(split, Mapping) and "head_neg" in split.get("test", {})
+
+
+def ogbl_kg(data: Data) -> Data:
+    """An OGB knowledge graph from :func:`load_ogbl` in :func:`graphlearn.data.kg.load_kg`'s
+    form, plus OGB's evaluation candidates.
+
+    Fields: ``edge_index``/``edge_type``/``num_nodes``/``num_relations`` (``2R``) as
+    loaded; ``train_triples``, ``valid_triples``, ``test_triples`` ``[n, 3]`` from
+    ``split_edge`` (global ids); ``filter_triples`` (all three, unique);
+    ``entity_names`` (biokg: ``"<type>:<id within type>"``; wikikg2: the id);
+    ``relation_names`` (biokg: the names of ``raw/triplet-type-list.csv.gz``, a
+    relation id seen under several names keeps the first in sorted order; else
+    ``"r<id>"``); ``ogb_negatives``: ``{"valid"|"test": {"head_neg", "tail_neg"}}``,
+    ``[n, k]`` each, the fixed candidates OGB ranks every triple against; and, for
+    typed graphs (biokg), ``entity_ranges`` ``[N, 2]``: the ``[lo, hi)`` id block of
+    each entity's type.
+    """
+    if not is_ogbl_kg(data):
+        raise ConfigError(f"{getattr(data, 'name', 'dataset')}: not an OGB knowledge graph "
+                          f"(ogbl-biokg, ogbl-wikikg2)")
+    split = data.split_edge
+    triples = {
+        name: torch.stack([split[name]["head"], split[name]["relation"], split[name]["tail"]],
+                          dim=1).long()
+        for name in SPLITS
+    }
+    num_nodes = int(data.num_nodes)
+    num_base = int(data.num_relations) // 2
+    out = Data(edge_index=data.edge_index, edge_type=data.edge_type, num_nodes=num_nodes,
+               num_relations=int(data.num_relations), name=data.name,
+               **{f"{name}_triples": value for name, value in triples.items()})
+    out.filter_triples = torch.unique(torch.cat(list(triples.values())), dim=0)
+    names = getattr(data, "relation_id_names", None) or {}
+    out.relation_names = [names.get(r, f"r{r}") for r in range(num_base)]
+    out.ogb_negatives = {name: {"head_neg": split[name]["head_neg"].long(),
+                                "tail_neg": split[name]["tail_neg"].long()}
+                         for name in ("valid", "test")}
+    if getattr(data, "node_type_names", None) is not None:
+        offsets = data.node_type_offset.tolist()
+        types = data.node_type_names
+        out.entity_names = [f"{types[t]}:{i - offsets[t]}"
+                            for i, t in enumerate(data.node_type.tolist())]
+        sizes = torch.tensor([data.num_nodes_dict[t] for t in types])
+        lo = data.node_type_offset[data.node_type]
+        out.entity_ranges = torch.stack([lo, lo + sizes[data.node_type]], dim=1)
+        out.node_type = data.node_type
+        out.node_type_names = list(types)
+    else:
+        out.entity_names = [str(i) for i in range(num_nodes)]
+    return out
 
 
 # --------------------------------------------------------------------------- stats

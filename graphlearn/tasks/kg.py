@@ -110,6 +110,8 @@ from graphlearn.tasks.negatives import KGNegativeBatch, sample_kg_negatives, tra
 __all__ = ["KGShard", "KGTask", "predict", "score_all_tails"]
 
 _SPLITS = ("valid", "test")
+#: metrics of OGB's knowledge graphs (ogbl-biokg, ogbl-wikikg2), from OGB's Evaluator
+OGB_KG_METRICS = ("mrr", "hits@1", "hits@3", "hits@10")
 
 
 @torch.no_grad()
@@ -240,8 +242,17 @@ class KGTask(Task):
         from graphlearn.data.kg import InductiveKG
         from graphlearn.models.registry import MODELS
 
+        from graphlearn.data.ogb import is_ogbl_kg, ogbl_kg
+
         model_cls = MODELS.get(self.cfg.model.name)
         self.graph_model = bool(getattr(model_cls, "uses_graph", False))
+        # OGB's knowledge graphs: ranked against their given candidates by OGB's Evaluator
+        self.ogb_name: str | None = None
+        if is_ogbl_kg(data):
+            self.ogb_name = str(data.name)
+            data = ogbl_kg(data)
+        # typed KGs (ogbl-biokg): training negatives from the answer's type only
+        self.entity_ranges: Tensor | None = getattr(data, "entity_ranges", None)
         self.inductive = isinstance(data, InductiveKG)
         if self.inductive and not getattr(model_cls, "inductive", False):
             raise ConfigError(f"{self.cfg.data.name}: an inductive benchmark (test entities "
@@ -268,6 +279,17 @@ class KGTask(Task):
                          "test": FilterIndex.from_data(test) if self.inductive
                          else self.filter_index}
         self._triples = {"valid": train.valid_triples.long(), "test": test.test_triples.long()}
+        self._candidates = getattr(train, "ogb_negatives", None)
+        limit = self.cfg.eval.max_valid_triples
+        if limit is not None and self._triples["valid"].size(0) > limit:
+            # a fixed random subset, the same every evaluation and every run of this split
+            pick = torch.randperm(self._triples["valid"].size(0),
+                                  generator=torch.Generator().manual_seed(0))[:limit]
+            pick = pick.sort().values
+            self._triples["valid"] = self._triples["valid"][pick]
+            if self._candidates is not None:
+                self._candidates = {**self._candidates, "valid": {
+                    key: value[pick] for key, value in self._candidates["valid"].items()}}
         self._graphs = {"train": self._message_graph(train), "valid": self._message_graph(train),
                         "test": self._message_graph(test)}
         if not self.inductive:
@@ -315,7 +337,8 @@ class KGTask(Task):
         for start in range(0, n, size):
             batch = self.train_triples[order[start:start + size]]  # (b, 3)
             if k > 0:  # the whole batch's negatives, so the generator stays in step
-                batch = sample_kg_negatives(batch, self.train_index, k, generator)
+                batch = sample_kg_negatives(batch, self.train_index, k, generator,
+                                            entity_ranges=self.entity_ranges)
             yield self._share(batch) if self.world_size > 1 else batch
 
     def _share(self, batch: Tensor | KGNegativeBatch) -> KGShard:
@@ -381,8 +404,8 @@ class KGTask(Task):
     # -- evaluation ----------------------------------------------------------------------
 
     def metric_names(self) -> list[str]:
-        return [*DEFAULT_METRICS, *(f"{side}_{m}" for side in ("tail", "head")
-                                    for m in DEFAULT_METRICS)]
+        names = OGB_KG_METRICS if self.ogb_name else DEFAULT_METRICS
+        return [*names, *(f"{side}_{m}" for side in ("tail", "head") for m in names)]
 
     def has_split(self, split: str) -> bool:
         return split in self._triples and self._triples[split].size(0) > 0
@@ -394,6 +417,8 @@ class KGTask(Task):
         if not self.has_split(split):
             raise GraphlearnError(f"{self.cfg.data.name}: the {split} split is empty")
         score_fn = score_all_tails(model, self._graphs[split])
+        if self.ogb_name is not None:
+            return self._evaluate_ogb(score_fn, split)
         triples, filters = self._triples[split], self._filters[split]
         batch_size, mode = self.cfg.eval.batch_size, self.cfg.eval.ranking_mode
         if self.world_size == 1 or not dist.is_initialized():
@@ -409,6 +434,39 @@ class KGTask(Task):
             metrics = kg_metrics(KGRanks(*(whole[:, i].to(c.dtype)
                                            for i, c in enumerate(columns))))
         return {name: float(metrics[name]) for name in self.metric_names()}
+
+    def _evaluate_ogb(self, score_fn: Any, split: str) -> dict[str, float]:
+        """OGB's protocol: every triple's tail against its ``tail_neg`` candidates and its
+        head (asked as ``(t, r + R, ?)``) against its ``head_neg``, through OGB's
+        Evaluator; the overall metrics average both directions, as OGB's examples do."""
+        from graphlearn.metrics.ogb import ogb_evaluate
+
+        triples = self._triples[split]
+        candidates = self._candidates[split]
+        part = self.shard(triples.size(0)) if self.world_size > 1 else slice(None)
+        triples = triples[part]
+        tail_neg, head_neg = candidates["tail_neg"][part], candidates["head_neg"][part]
+        num_base = self.num_relations // 2
+        columns: list[list[Tensor]] = [[], []]  # tail, head: (b, 1 + k) scores, positive first
+        size = self.cfg.eval.batch_size
+        for start in range(0, triples.size(0), size):
+            head, relation, tail = triples[start:start + size].to(self.device).t()
+            for side, (query, rel, answer, negatives) in enumerate((
+                    (head, relation, tail, tail_neg), (tail, relation + num_base, head, head_neg))):
+                scores = score_fn(query, rel)  # (b, N)
+                pick = torch.cat([answer.unsqueeze(1),
+                                  negatives[start:start + size].to(self.device)], dim=1)
+                columns[side].append(scores.gather(1, pick).float().cpu())
+        width = 1 + tail_neg.size(1)
+        tail_scores, head_scores = (
+            self.gather(torch.cat(c) if c else torch.empty(0, width)) for c in columns)
+        out: dict[str, float] = {}
+        for side, scores in (("tail", tail_scores), ("head", head_scores)):
+            for name, value in ogb_evaluate(self.ogb_name, scores[:, 0], scores[:, 1:]).items():
+                out[f"{side}_{name}"] = value
+        both = torch.cat([tail_scores, head_scores])  # equal counts: the mean of both sides
+        out.update(ogb_evaluate(self.ogb_name, both[:, 0], both[:, 1:]))
+        return {name: float(out[name]) for name in self.metric_names()}
 
     # -- prediction ----------------------------------------------------------------------
 

@@ -119,12 +119,14 @@ def strict_negative_tails(
     filter_index: FilterIndex,
     num_negative: int,
     generator: torch.Generator | None = None,
+    ranges: Tensor | None = None,
 ) -> Tensor:
     """Strict negative tails of the queries ``(heads, relations, ?)``.
 
     Each negative is uniform over the entities that are neither a known answer
     of its query in ``filter_index`` nor its positive (see the module
-    docstring for the method). Draws come from ``generator`` only.
+    docstring for the method), within the query's entity range when ``ranges``
+    is given. Draws come from ``generator`` only.
 
     Args:
         heads: ``[b]`` query entities.
@@ -134,13 +136,17 @@ def strict_negative_tails(
         filter_index: the known answers, e.g. :func:`training_filter_index`.
         num_negative: ``k``, negatives per query.
         generator: the source of randomness; ``None`` uses torch's global RNG.
+        ranges: ``[b, 2]`` ``[lo, hi)`` entity range of each query (typed negatives:
+            the ids of the positive's entity type, e.g. ogbl-biokg's), or ``None``
+            for all entities. The positive must lie in its range.
 
     Returns:
         ``[b, k]`` LongTensor of entity ids on the filter index's device.
 
     Raises:
-        ValueError: bad shapes, ``k < 1``, or a query whose every entity is a
-            known answer (no negative exists; the query is named).
+        ValueError: bad shapes, ``k < 1``, a positive outside its range, or a
+            query whose every candidate is a known answer (no negative exists; the
+            query is named).
     """
     k = _check_num_negative(num_negative)
     if heads.dim() != 1 or relations.shape != heads.shape or positives.shape != heads.shape:
@@ -157,22 +163,38 @@ def strict_negative_tails(
         return torch.empty(0, k, dtype=torch.long, device=device)
     if int(positives.min()) < 0 or int(positives.max()) >= num:
         raise ValueError(f"positives must be entity ids in [0, {num})")
+    if ranges is None:
+        lo = torch.zeros(b, dtype=torch.long, device=device)
+        size = torch.full((b,), num, dtype=torch.long, device=device)
+    else:
+        ranges = ranges.to(device).long()
+        if ranges.shape != (b, 2):
+            raise ValueError(f"ranges must be [b, 2] = [{b}, 2], got {list(ranges.shape)}")
+        lo, size = ranges[:, 0], ranges[:, 1] - ranges[:, 0]
+        if bool(((positives < lo) | (positives >= ranges[:, 1])).any()):
+            q = int(((positives < lo) | (positives >= ranges[:, 1])).nonzero()[0])
+            raise ValueError(f"positive {int(positives[q])} of query {q} lies outside its "
+                             f"range [{int(lo[q])}, {int(ranges[q, 1])})")
 
-    # known answers plus the positive, as sorted unique (query position, entity) pairs
+    # known answers in range plus the positive, as sorted unique (query, offset) pairs;
+    # offset = entity - lo of the query
     rows, cols = filter_index.answer_pairs(heads, relations)  # (A,), (A,)
+    cols = cols - lo[rows]
+    keep = (cols >= 0) & (cols < size[rows])
+    rows, cols = rows[keep], cols[keep]
     own = torch.arange(b, device=device)
-    pairs = torch.unique(torch.cat([rows * num + cols, own * num + positives]))  # sorted
+    pairs = torch.unique(torch.cat([rows * num + cols, own * num + (positives - lo)]))  # sorted
     rows, cols = pairs // num, pairs % num
     counts = torch.bincount(rows, minlength=b)  # (b,) excluded answers per query
-    free = num - counts  # (b,)
-    if bool((free == 0).any()):
-        q = int((free == 0).nonzero()[0])
+    free = size - counts  # (b,)
+    if bool((free <= 0).any()):
+        q = int((free <= 0).nonzero()[0])
         raise ValueError(
             f"query (head={int(heads[q])}, relation={int(relations[q])}) has no strict "
-            f"negative: all {num} entities are known answers"
+            f"negative: all {int(size[q])} candidate entities are known answers"
         )
     start = torch.cumsum(counts, 0) - counts  # (b,) first pair of each query
-    # a_i - i: non-answers below the i-th answer of its query, in [0, N - m]
+    # a_i - i: non-answers below the i-th answer of its query, in [0, size - m]
     below = cols - (torch.arange(pairs.numel(), device=device) - start[rows])  # (A,)
     stride = num + 1
     sorted_keys = rows * stride + below  # (A,) globally sorted
@@ -181,7 +203,7 @@ def strict_negative_tails(
     u = torch.minimum(u, (free - 1).unsqueeze(1))
     query_keys = own.unsqueeze(1) * stride + u  # (b, k)
     at_or_below = torch.searchsorted(sorted_keys, query_keys, right=True) - start.unsqueeze(1)
-    return u + at_or_below  # (b, k): e(u) = u + #{i : a_i - i <= u}
+    return lo.unsqueeze(1) + u + at_or_below  # (b, k): e(u) = lo + u + #{i : a_i - i <= u}
 
 
 def sample_kg_negatives(
@@ -190,6 +212,7 @@ def sample_kg_negatives(
     num_negative: int,
     generator: torch.Generator | None = None,
     strict: bool = True,
+    entity_ranges: Tensor | None = None,
 ) -> KGNegativeBatch:
     """Turn true triples into tail queries with ``k`` negatives, half of them head corruptions.
 
@@ -207,6 +230,11 @@ def sample_kg_negatives(
         generator: the source of randomness (``None``: torch's global RNG).
         strict: draw strict negatives (default); ``False`` draws uniformly
             over all entities, true answers included.
+        entity_ranges: ``[N, 2]``, the ``[lo, hi)`` id range of each entity's type
+            (typed KGs such as ogbl-biokg, whose types are contiguous id blocks):
+            each query's negatives are drawn from its answer's type only, as
+            TorchDrug's ``heterogeneous_negative`` and OGB's biokg example do.
+            Strict sampling only.
 
     Returns:
         :class:`KGNegativeBatch` on the filter index's device.
@@ -227,9 +255,12 @@ def sample_kg_negatives(
     query_relation = torch.where(corrupt_head, relation + num_relations, relation)
     answer = torch.where(corrupt_head, head, tail)
     if strict:
+        ranges = None if entity_ranges is None else entity_ranges.to(device)[answer]
         negative = strict_negative_tails(
-            query_head, query_relation, answer, filter_index, num_negative, generator
+            query_head, query_relation, answer, filter_index, num_negative, generator, ranges
         )
+    elif entity_ranges is not None:
+        raise ValueError("entity_ranges needs strict=True")
     else:
         negative = uniform_negative_tails(
             b, filter_index.num_entities, num_negative, generator, device

@@ -76,6 +76,8 @@ def _json_default(value: Any) -> Any:
 LATE_KEYS: dict[tuple[str, ...], Any] = {
     ("forward",): None,
     ("train", "clip_grad_norm"): None,
+    ("train", "batches_per_epoch"): None,
+    ("eval", "max_valid_triples"): None,
 }
 
 

@@ -60,11 +60,12 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
 import math
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -316,7 +317,11 @@ class Trainer:
         self.model.train()
         total_loss, total_examples, steps = 0.0, 0, 0
         start = time.perf_counter()
-        bar = tqdm(self.task.train_batches(epoch, self.generator), total=self.task.num_batches(),
+        batches: Iterable[Any] = self.task.train_batches(epoch, self.generator)
+        total = self.task.num_batches()
+        if cfg.batches_per_epoch is not None and cfg.batches_per_epoch < total:
+            batches, total = itertools.islice(batches, cfg.batches_per_epoch), cfg.batches_per_epoch
+        bar = tqdm(batches, total=total,
                    desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
                    disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
         for batch in bar:

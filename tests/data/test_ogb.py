@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from graphlearn.data.ogb import load_ogbl, load_split_file, ogbl_spec, ogbl_stats, read_csv_array
+from graphlearn.data.ogb import (
+    is_ogbl_kg,
+    load_ogbl,
+    load_split_file,
+    ogbl_kg,
+    ogbl_spec,
+    ogbl_stats,
+    read_csv_array,
+)
 from graphlearn.errors import ConfigError, DataFormatError, DatasetNotFoundError
 
 
@@ -294,6 +302,33 @@ def test_biokg_like_global_ids(tmp_path, types_as_array):
     assert valid["head_neg"].tolist() == [[2, 4], [1, 1]]
     assert valid["tail_neg"].tolist() == [[0, 0], [6, 5]]
     assert data.split_edge["train"]["tail"].tolist() == [1, 0, 6, 4]
+
+
+def test_biokg_as_a_kg_with_names_types_and_candidates(tmp_path):
+    make_biokg(tmp_path)
+    data = load_ogbl(tmp_path, "biokg")
+    assert is_ogbl_kg(data)
+    kg = ogbl_kg(data)
+    assert kg.num_nodes == 7 and kg.num_relations == 6
+    assert kg.train_triples.tolist() == [[2, 1, 1], [4, 1, 0], [1, 0, 6], [2, 2, 4]]
+    assert kg.valid_triples.tolist() == [[3, 1, 1], [0, 0, 5]]
+    assert torch.equal(kg.test_triples, kg.valid_triples)
+    assert kg.filter_triples.size(0) == 6  # train 4 + the two evaluation triples
+    assert kg.relation_names == ["disease-protein", "drug-disease", "drug-drug"]
+    assert kg.entity_names == ["disease:0", "disease:1", "drug:0", "drug:1", "drug:2",
+                               "protein:0", "protein:1"]
+    assert kg.entity_ranges.tolist() == [[0, 2]] * 2 + [[2, 5]] * 3 + [[5, 7]] * 2
+    assert kg.ogb_negatives["valid"]["head_neg"].tolist() == [[2, 4], [1, 1]]
+    assert kg.ogb_negatives["test"]["tail_neg"].tolist() == [[0, 0], [6, 5]]
+    assert torch.equal(kg.edge_index, data.edge_index)
+
+
+def test_ogbl_kg_refuses_a_homogeneous_dataset(tmp_path):
+    make_ddi(tmp_path)
+    data = load_ogbl(tmp_path, "ogbl-ddi")
+    assert not is_ogbl_kg(data)
+    with pytest.raises(ConfigError, match="not an OGB knowledge graph"):
+        ogbl_kg(data)
 
 
 def test_split_dict_shortcut(tmp_path):

@@ -208,3 +208,43 @@ def test_strict_pairs_are_uniform_over_the_free_pairs():
         for pair in sampler.sample(2, gen).t().tolist():
             counts[tuple(pair)] = counts.get(tuple(pair), 0) + 1
     assert len(counts) == 10 and min(counts.values()) > 50 and max(counts.values()) < 110
+
+
+def test_typed_negatives_stay_in_the_answer_type_and_are_uniform_there():
+    """Types are id blocks [0, 6) and [6, 20): (0, r0, ?) answers 7, 8, 19 (type 1)
+    and, against the schema, 2 (type 0: it must not shrink type 1's free set)."""
+    num_entities = 20
+    answers = [2, 7, 8, 19]
+    index = build_filter_index(torch.tensor([[0, 0, t] for t in answers]), 1, num_entities)
+    ranges = torch.tensor([[6, 20]])
+    negatives = strict_negative_tails(torch.tensor([0]), torch.tensor([0]), torch.tensor([7]),
+                                      index, 26_000, torch.Generator().manual_seed(0), ranges)
+    counts = torch.bincount(negatives.flatten(), minlength=num_entities).double()
+    free = [e for e in range(6, 20) if e not in answers]  # 11 entities
+    assert counts[:6].sum() == 0 and counts[answers].sum() == 0
+    expected = 26_000 / len(free)
+    chi2 = float(((counts[free] - expected) ** 2 / expected).sum())
+    assert chi2 < 35.0  # 10 degrees of freedom; p < 1e-3 above ~29.6
+
+
+def test_sample_kg_negatives_with_entity_ranges_uses_each_answer_type():
+    # entities 0-2 type A, 3-5 type B; relation 0: A -> B
+    triples = torch.tensor([[0, 0, 3], [1, 0, 4], [0, 0, 5], [2, 0, 3]])
+    entity_ranges = torch.tensor([[0, 3]] * 3 + [[3, 6]] * 3)
+    index = build_filter_index(triples, 1, 6)
+    batch = sample_kg_negatives(triples, index, 40, torch.Generator().manual_seed(3),
+                                entity_ranges=entity_ranges)
+    # tail corruptions (first two) draw from type B, head corruptions from type A
+    assert set(batch.negative[0].tolist()) == {4}  # (0, r0, ?) answers 3, 5
+    assert set(batch.negative[1].tolist()) == {3, 5}  # (1, r0, ?) answers 4
+    assert set(batch.negative[2].tolist()) == {1, 2}  # (5, r0^-1, ?) answers 0
+    assert set(batch.negative[3].tolist()) == {1}  # (3, r0^-1, ?) answers 0, 2
+    with pytest.raises(ValueError, match="strict=True"):
+        sample_kg_negatives(triples, index, 4, strict=False, entity_ranges=entity_ranges)
+
+
+def test_a_positive_outside_its_range_is_an_error():
+    index = build_filter_index(torch.tensor([[0, 0, 3]]), 1, 6)
+    with pytest.raises(ValueError, match="outside its range"):
+        strict_negative_tails(torch.tensor([0]), torch.tensor([0]), torch.tensor([3]), index,
+                              2, ranges=torch.tensor([[0, 3]]))
