@@ -240,9 +240,8 @@ class KGTask(Task):
     def setup(self, data: Any) -> None:
         import graphlearn.models  # noqa: F401  (registers the models)
         from graphlearn.data.kg import InductiveKG
-        from graphlearn.models.registry import MODELS
-
         from graphlearn.data.ogb import is_ogbl_kg, ogbl_kg
+        from graphlearn.models.registry import MODELS
 
         model_cls = MODELS.get(self.cfg.model.name)
         self.graph_model = bool(getattr(model_cls, "uses_graph", False))
