@@ -67,18 +67,18 @@ def test_training_negatives_come_from_the_answer_type(biokg):
         assert bool(((batch.negative >= lo[:, None]) & (batch.negative < hi[:, None])).all())
 
 
-def test_nbfnet_trains_and_evaluates_end_to_end(biokg):
+def test_nbfnet_trains_and_evaluates_end_to_end(biokg, tmp_path):
     from graphlearn.train import train
 
     cfg = dataclasses.replace(config(), eval=EvalConfig(max_valid_triples=1))
     assert build_task(cfg, biokg)._triples["valid"].size(0) == 1
-    _, final = train(cfg, data=biokg, log=lambda _: None)
+    _, final = train(cfg, tmp_path / "run", data=biokg, log=lambda _: None)
     for split in ("valid", "test"):
         assert 0 < final[split]["mrr"] <= 1 and 0 <= final[split]["head_hits@1"] <= 1
 
 
 @pytest.mark.parametrize(("limit", "steps"), [(None, 2 * 2), (1, 2 * 1), (5, 2 * 2)])
-def test_batches_per_epoch_ends_the_epoch_early(biokg, monkeypatch, limit, steps):
+def test_batches_per_epoch_ends_the_epoch_early(biokg, monkeypatch, tmp_path, limit, steps):
     from graphlearn.tasks.kg import KGTask
     from graphlearn.train import train
 
@@ -87,7 +87,7 @@ def test_batches_per_epoch_ends_the_epoch_early(biokg, monkeypatch, limit, steps
     monkeypatch.setattr(KGTask, "training_step",
                         lambda self, model, batch: calls.append(1) or real(self, model, batch))
     cfg = config(epochs=2, batches_per_epoch=limit)  # 4 triples, batch 2: 2 batches an epoch
-    _, final = train(cfg, data=biokg, log=lambda _: None)
+    _, final = train(cfg, tmp_path / "run", data=biokg, log=lambda _: None)
     assert final["epochs_run"] == 2 and len(calls) == steps
 
 
@@ -111,5 +111,5 @@ def test_the_shipped_biokg_config_trains_on_biokg_layout_data(biokg, tmp_path):
                              "model.params.backend=reference", "train.epochs=1",
                              "train.batches_per_epoch=1"])
     assert cfg.eval.max_valid_triples == 1000 and cfg.train.batch_size == 32
-    _, final = train(cfg, data=biokg, log=lambda _: None)
+    _, final = train(cfg, tmp_path / "run", data=biokg, log=lambda _: None)
     assert set(final["test"]) >= {"mrr", "hits@10", "tail_mrr", "head_mrr"}
