@@ -23,7 +23,7 @@ from graphlearn.config import Config
 from graphlearn.errors import GraphlearnError
 from graphlearn.tasks.base import Task, build_task
 from graphlearn.train.rundir import CheckpointError, RunDir
-from graphlearn.train.trainer import Trainer, config_fingerprint
+from graphlearn.train.trainer import Trainer, accepted_fingerprints
 from graphlearn.train.utils import DistInfo, init_distributed, resolve_device
 
 __all__ = ["default_run_dir", "load_run", "train"]
@@ -169,7 +169,7 @@ def load_run(path: str | os.PathLike, checkpoint: str = "best", root: str | None
     if root is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=root))
     state = run.load_checkpoint(checkpoint)
-    if state.get("config_sha256") != config_fingerprint(cfg):
+    if state.get("config_sha256") not in accepted_fingerprints(cfg):
         raise CheckpointError(f"{run.checkpoint_path(checkpoint)}: belongs to a run with "
                               f"another config than {run.config_path}")
     task = _build_any_task(cfg, data)

@@ -30,11 +30,12 @@ that the config there is the one being resumed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,23 +82,35 @@ LATE_KEYS: dict[tuple[str, ...], Any] = {
 }
 
 
-def run_identity(cfg: Config) -> dict[str, Any]:
+def run_identity(cfg: Config, keep: Iterable[tuple[str, ...]] = ()) -> dict[str, Any]:
     """The config as a plain dict without what may change between sessions of one run:
     ``out`` (where the run is) and ``data.root`` / ``data.download`` (where the data is).
-    Keys of :data:`LATE_KEYS` at their neutral value are left out too, so runs keep the
-    identity (and checkpoint fingerprints) they had before those keys existed."""
+    Keys of :data:`LATE_KEYS` at their neutral value are left out too (except those in
+    ``keep``), so runs keep the identity (and checkpoint fingerprints) they had before
+    those keys existed."""
     data = to_dict(cfg)
     data.pop("out", None)
     data["data"].pop("root", None)
     data["data"].pop("download", None)
+    keep = set(keep)
     for path, neutral in LATE_KEYS.items():
         *parents, key = path
         section = data
         for name in parents:
             section = section.get(name) or {}
-        if key in section and section[key] == neutral:
+        if path not in keep and key in section and section[key] == neutral:
             del section[key]
     return data
+
+
+def legacy_identities(cfg: Config) -> list[dict[str, Any]]:
+    """The identities ``cfg`` had under earlier versions of the config: every subset of
+    the :data:`LATE_KEYS` at their neutral value kept (a run saved while a late key
+    existed, before :func:`run_identity` left it out, recorded it)."""
+    late = [path for path in LATE_KEYS if path != ("forward",)]
+    return [run_identity(cfg, keep)
+            for size in range(1, len(late) + 1)
+            for keep in itertools.combinations(late, size)]
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:

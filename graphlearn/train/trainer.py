@@ -77,7 +77,13 @@ import graphlearn
 from graphlearn.config import Config
 from graphlearn.errors import GraphlearnError
 from graphlearn.tasks.base import Task
-from graphlearn.train.rundir import CheckpointError, RunDir, RunDirError, run_identity
+from graphlearn.train.rundir import (
+    CheckpointError,
+    RunDir,
+    RunDirError,
+    legacy_identities,
+    run_identity,
+)
 from graphlearn.train.utils import (
     DistInfo,
     git_commit,
@@ -87,15 +93,25 @@ from graphlearn.train.utils import (
     resolve_device,
 )
 
-__all__ = ["Trainer", "config_fingerprint"]
+__all__ = ["Trainer", "accepted_fingerprints", "config_fingerprint"]
+
+
+def _sha256(identity: dict[str, Any]) -> str:
+    import yaml
+
+    return hashlib.sha256(yaml.safe_dump(identity, sort_keys=True).encode()).hexdigest()
 
 
 def config_fingerprint(cfg: Config) -> str:
     """SHA-256 of :func:`~graphlearn.train.rundir.run_identity` (ties checkpoints to their run)."""
-    import yaml
+    return _sha256(run_identity(cfg))
 
-    text = yaml.safe_dump(run_identity(cfg), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+
+def accepted_fingerprints(cfg: Config) -> set[str]:
+    """:func:`config_fingerprint` and the fingerprints ``cfg`` had under earlier config
+    versions (:func:`~graphlearn.train.rundir.legacy_identities`): a checkpoint with any
+    of them belongs to this config."""
+    return {config_fingerprint(cfg), *(_sha256(i) for i in legacy_identities(cfg))}
 
 
 def _stderr_log(message: str) -> None:
@@ -234,7 +250,7 @@ class Trainer:
         }
 
     def _check(self, state: dict[str, Any], name: str) -> None:
-        if state.get("config_sha256") != self.fingerprint:
+        if state.get("config_sha256") not in accepted_fingerprints(self.cfg):
             raise CheckpointError(f"{self.run.checkpoint_path(name)}: belongs to a run with "
                                   f"another config")
 

@@ -193,3 +193,21 @@ def test_late_keys_at_their_neutral_value_keep_a_run_resumable(tmp_path):
     clipped = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, clip_grad_norm=1.0))
     assert run_identity(clipped)["train"]["clip_grad_norm"] == 1.0
     assert config_fingerprint(clipped) != config_fingerprint(cfg)
+
+
+def test_checkpoints_of_earlier_config_versions_still_resume(tmp_path):
+    """A checkpoint whose fingerprint recorded a late key at its neutral value (saved
+    while the key existed but before run identities left it out) is accepted."""
+    from graphlearn.train.rundir import run_identity
+    from graphlearn.train.trainer import _sha256, accepted_fingerprints
+
+    cfg = tiny_config(epochs=3)
+    legacy = _sha256(run_identity(cfg, keep=[("train", "clip_grad_norm")]))
+    assert legacy in accepted_fingerprints(cfg)
+    run(cfg, tmp_path / "a", max_epochs=1)
+    path = tmp_path / "a" / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    state["config_sha256"] = legacy
+    torch.save(state, path)
+    _, final = run(cfg, tmp_path / "a", resume=True)
+    assert final["epochs_run"] == 3
