@@ -60,6 +60,41 @@ def test_meter_frees_a_graph_dropped_without_backward(bench):
         gc.enable()
 
 
+@pytest.mark.parametrize("variant", ["ff", "sf"])
+def test_a_simultaneous_step_is_flat_in_depth_when_streamed(bench, variant):
+    """All layers per step, memory of one layer: the streamed step's saved-tensor peak
+    is the same at depth 2 and 6; one backward of the summed losses grows with depth."""
+    from torch_geometric.nn import GCNConv
+
+    from graphlearn.data.link_split import random_link_split, sample_negative_edges
+    from graphlearn.train.forward import ForwardConfig, build_stack
+    from graphlearn.train.forward.link import _objective
+
+    train = random_link_split(bench.synthetic_graph(0), val_ratio=0.16, test_ratio=0.2,
+                              seed=0)[0]
+    pos = train.edge_label_index
+    neg = sample_negative_edges(train.edge_index, train.num_nodes, pos.size(1),
+                                torch.Generator().manual_seed(1))
+    objective = _objective(ForwardConfig(variant=variant, sf_batch_size=64))
+    peaks = {}
+    for depth in (2, 6):
+        torch.manual_seed(0)
+        stack = build_stack(lambda i, o: GCNConv(i, o), train.x.size(1), [16] * depth,
+                            variant=variant)
+        for streamed in (True, False):
+            generator = torch.Generator().manual_seed(2)
+            with bench.SavedTensorMeter(exclude=list(stack.parameters())) as meter:
+                if streamed:
+                    objective.train_step(stack, train, pos, neg, 0, generator)
+                else:
+                    losses = objective.step_losses(stack, train, pos, neg, 0, generator)
+                    torch.stack(list(losses.values())).sum().backward()
+            assert meter.current == 0
+            peaks[depth, streamed] = meter.peak
+    assert peaks[6, True] == peaks[2, True]
+    assert peaks[6, False] > 2 * peaks[2, False] > 0
+
+
 def test_unknown_variant_and_unsupported_schedule_fail_with_the_names(tmp_path):
     for args, expected in ((["--variants", "ff-lable"], "ff"),
                            (["--variants", "backprop", "--schedules", "layerwise"],
@@ -105,6 +140,8 @@ def test_tiny_run_json_and_flat_layerwise_memory(tmp_path):
     # The claim of issue 7, on the exact measure.
     assert saved(4, "backprop", "simultaneous") > saved(2, "backprop", "simultaneous")
     assert saved(4, "ff", "layerwise") <= saved(2, "ff", "layerwise")
+    # all layers per step, streamed layer by layer: flat as well
+    assert saved(4, "ff", "simultaneous") <= saved(2, "ff", "simultaneous")
     assert "saved MiB" in proc.stdout and "ff/layerwise" in proc.stdout
     if payload["plot"] is not None:
         assert Path(payload["plot"]) == plot and plot.stat().st_size > 0

@@ -336,3 +336,49 @@ def test_registries_and_errors(split):
         evaluate_link(LayerLocalStack([GCNConv(8, 8)]), split.test, "ccl")
     with pytest.raises(ValueError, match="at least one module"):
         LayerLocalStack([])
+
+
+# --------------------------------------------------------------------------- streamed steps
+
+
+@pytest.mark.parametrize("variant", ["ff", "sf", "sf-topdown", "ccl", "backprop"])
+def test_train_step_gradients_equal_one_backward_of_the_summed_losses(split, variant):
+    """ff and sf stream layer by layer (forward, loss, backward, next layer); the others
+    run the stack first. Either way the gradients are those of the summed step losses,
+    bit for bit, with the random draws (negatives, SF batches) in the same order."""
+    from graphlearn.train.forward.link import _objective
+
+    train = split[0]
+    cfg = ForwardConfig(variant=variant, epochs=1, sf_batch_size=16)
+    objective = _objective(cfg)
+    assert objective.streams == (variant in ("ff", "sf"))
+    stack = build_stack(lambda i, o: GCNConv(i, o), train.x.size(1), [8, 8, 8],
+                        variant=variant)
+    torch.manual_seed(0)
+    stack.reset_parameters()
+    objective.setup(stack, train, reset=True)
+    pos = train.edge_label_index
+    neg = sample_negative_edges(train.edge_index, train.num_nodes, pos.size(1),
+                                torch.Generator().manual_seed(1))
+
+    def grads(streamed: bool) -> tuple[list[Tensor], list[float]]:
+        stack.zero_grad(set_to_none=True)
+        generator = torch.Generator().manual_seed(2)
+        if streamed:
+            losses = objective.train_step(stack, train, pos, neg, 0, generator)
+        else:
+            terms = objective.step_losses(stack, train, pos, neg, 0, generator)
+            torch.stack(list(terms.values())).sum().backward()
+            losses = {k: v.detach() for k, v in terms.items()}
+        return ([p.grad.clone() if p.grad is not None else None for p in stack.parameters()],
+                [float(v) for v in losses.values()])
+
+    if objective.topdown:
+        objective.load_state_dict({"top": None})
+    summed, summed_losses = grads(False)
+    if objective.topdown:
+        objective.load_state_dict({"top": None})
+    streamed, streamed_losses = grads(True)
+    assert streamed_losses == summed_losses
+    for a, b in zip(summed, streamed):
+        assert (a is None and b is None) or torch.equal(a, b)

@@ -130,6 +130,7 @@ class LinkObjective:
     ``needs_negatives``: the loss takes fresh strict negatives every step.
     ``topdown``: the variant needs a :class:`TopDownStack`.
     ``schedules``: the schedules it supports.
+    ``streams``: :meth:`train_step` runs layer by layer (one layer's graph alive).
     """
 
     name: str = ""
@@ -137,6 +138,7 @@ class LinkObjective:
     needs_negatives: bool = True
     topdown: bool = False
     schedules: tuple[str, ...] = ("layerwise", "simultaneous")
+    streams: bool = False
 
     @classmethod
     def from_config(cls, cfg: ForwardConfig) -> LinkObjective:
@@ -196,6 +198,33 @@ class LinkObjective:
         """The losses of training step ``step`` (0-based): by default all of them."""
         return self.forward_losses(stack, train, pos, neg, generator)[0]
 
+    def train_step(self, stack: LayerLocalStack, train: Data, pos: Tensor,
+                   neg: Tensor | None, step: int,
+                   generator: torch.Generator | None) -> dict[str, Tensor]:
+        """:meth:`step_losses` with their gradients accumulated; detached losses back.
+
+        A local variant whose every layer has a loss, no heads and no top-down
+        input (``ff``, ``sf``) runs layer by layer: layer :math:`l`'s forward, loss
+        and backward, then layer :math:`l+1` on the detached output, so only one
+        layer's autograd graph is alive at a time and memory stays flat in depth.
+        The gradients are those of one backward of the summed losses (each layer's
+        parameters get their own loss's gradient only; the negatives and random
+        batches are drawn in the same order). Other variants: one backward of the sum.
+        """
+        if not self.streams:
+            losses = self.step_losses(stack, train, pos, neg, step, generator)
+            torch.stack(list(losses.values())).sum().backward()
+            return {name: loss.detach() for name, loss in losses.items()}
+        losses = {}
+        x = train.x
+        for index in range(len(stack)):
+            h = stack.layer_forward(index, x, train.edge_index)  # detached input
+            loss = self.loss(h, pos, neg, generator)
+            loss.backward()
+            losses[f"layer{index}"] = loss.detach()
+            x = h.detach()
+        return losses
+
     def layer_logits(self, stack: LayerLocalStack, outputs: Sequence[Tensor],
                      pairs: Tensor) -> list[Tensor]:
         """Every layer's own logits ``[M]`` (diagnostics: ``per_layer``)."""
@@ -216,6 +245,7 @@ class FFObjective(LinkObjective):
     fresh strict negatives; logit = goodness :math:`g`."""
 
     name = "ff"
+    streams = True
 
     def __init__(self, theta: float = THETA) -> None:
         self.theta = float(theta)
@@ -241,6 +271,7 @@ class BackpropObjective(FFObjective):
     name = "backprop"
     local = False
     schedules = ("simultaneous",)
+    streams = False
 
 
 @VARIANTS.register("sf")
@@ -250,6 +281,7 @@ class SFObjective(LinkObjective):
 
     name = "sf"
     needs_negatives = False
+    streams = True
 
     def __init__(self, batch_size: int = 1024) -> None:
         self.batch_size = int(batch_size)
@@ -280,6 +312,7 @@ class SFTopDownObjective(SFObjective):
     name = "sf-topdown"
     topdown = True
     schedules = ("simultaneous",)
+    streams = False  # every layer reads the layer above: the whole stack runs first
 
     def __init__(self, batch_size: int = 1024, iterations: int = 3) -> None:
         super().__init__(batch_size)
@@ -471,16 +504,14 @@ def _train_simultaneous(stack: LayerLocalStack, objective: LinkObjective, split:
     for epoch in range(1, cfg.epochs + 1):
         stack.train()
         neg = _negatives(objective, train, pos.size(1), generator)
-        losses = objective.step_losses(stack, train, pos, neg, epoch - 1, generator)
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         # Local variants: the detached inputs keep each term's gradient in its own
         # layer; a layer without a loss this step has no grad and Adam skips it.
-        torch.stack(list(losses.values())).sum().backward()
+        losses = objective.train_step(stack, train, pos, neg, epoch - 1, generator)
         for optimizer in optimizers:
             optimizer.step()
-        entry: dict[str, Any] = {"epoch": epoch,
-                                 "loss": [float(x.detach()) for x in losses.values()]}
+        entry: dict[str, Any] = {"epoch": epoch, "loss": [float(x) for x in losses.values()]}
         if objective.topdown or "readout" in losses:
             entry["loss_terms"] = list(losses)
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:

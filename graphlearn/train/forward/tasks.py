@@ -128,6 +128,15 @@ class ForwardTask(Task):
         """The step's local losses (``"layer<l>"``, heads'); each reaches its own layer."""
         raise NotImplementedError
 
+    def local_step(self, model: nn.Module, batch: ForwardBatch) -> dict[str, Tensor]:
+        """The step's local losses with their gradients accumulated into the parameters
+        (``backward`` done; the caller zeroes gradients before and steps after); the
+        returned losses are detached. Default: :meth:`local_losses`, one backward of
+        their sum."""
+        losses = self.local_losses(model, batch)
+        torch.stack(list(losses.values())).sum().backward()
+        return {name: loss.detach() for name, loss in losses.items()}
+
     # -- model ---------------------------------------------------------------------------
 
     @property
@@ -240,6 +249,12 @@ class ForwardLinkTask(ForwardTask):
             neg = sample_negative_edges(train.edge_index.cpu(), self.num_nodes,
                                         self.pos.size(1), generator).to(self.device)
         yield ForwardBatch(epoch - 1, neg, generator)
+
+    def local_step(self, model: nn.Module, batch: ForwardBatch) -> dict[str, Tensor]:
+        if self.stage is None:  # layer by layer, each loss's backward before the next layer
+            return self.objective.train_step(model, self.splits["train"], self.pos, batch.neg,
+                                             batch.step, batch.generator)
+        return super().local_step(model, batch)
 
     def local_losses(self, model: nn.Module, batch: ForwardBatch) -> dict[str, Tensor]:
         train = self.splits["train"]

@@ -189,18 +189,16 @@ class ForwardTrainer(Trainer):
         self.model.train()
         start = time.perf_counter()
         batch = next(iter(self.task.train_batches(epoch, self.generator)))
-        losses = self.task.local_losses(self.model, batch)
-        total = torch.stack(list(losses.values())).sum()
-        value = float(total.detach())
-        if not math.isfinite(value):
-            raise GraphlearnError(f"epoch {epoch}: the loss is {value} (not finite); lower "
-                                  f"train.lr or check the data")
         # Layerwise: only the current layer's optimizer steps; otherwise all of them (a
         # layer without a loss this step has no gradient, and Adam skips it).
         stepped = [self.optimizer[stage]] if stage is not None else self.optimizer.optimizers
         for optimizer in stepped:
             optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        losses = self.task.local_step(self.model, batch)  # gradients accumulated
+        value = float(torch.stack(list(losses.values())).sum())
+        if not math.isfinite(value):
+            raise GraphlearnError(f"epoch {epoch}: the loss is {value} (not finite); lower "
+                                  f"train.lr or check the data")
         for optimizer in stepped:
             optimizer.step()
         train_s = time.perf_counter() - start
