@@ -474,3 +474,34 @@ def test_registry_and_errors(data):
         evaluate_node(LayerLocalStack([GCNConv(8, 8)]), data, "ccl")
     with pytest.raises(ValueError, match="lacks"):
         train_forward_node(layers, Data(x=data.x, edge_index=data.edge_index))
+
+
+@pytest.mark.parametrize("variant", ["sf", "sf-topdown", "ff-label", "ccl", "backprop"])
+def test_train_step_gradients_equal_one_backward_of_the_summed_losses(variant):
+    """``sf`` streams layer by layer; the others run the stack first. Either way the
+    gradients are those of one backward of the summed step losses, bit for bit."""
+    data = communities()
+    objective = objective_for(variant)
+    stack = build_stack(gcn, data.x.size(1), [8, 8, 8], variant=variant, task="node",
+                        num_classes=3)
+    torch.manual_seed(0)
+    stack.reset_parameters()
+    objective.setup(stack, data, reset=True)
+
+    def grads(streamed: bool):
+        stack.zero_grad(set_to_none=True)
+        if objective.topdown:
+            objective.load_state_dict({"top": None})
+        generator = torch.Generator().manual_seed(2)
+        if streamed:
+            losses = objective.train_step(stack, data, 0, generator)
+        else:
+            terms = objective.step_losses(stack, data, 0, generator)
+            torch.stack(list(terms.values())).sum().backward()
+            losses = {k: v.detach() for k, v in terms.items()}
+        return ([None if p.grad is None else p.grad.clone() for p in stack.parameters()],
+                {k: float(v) for k, v in losses.items()})
+
+    (a, la), (b, lb) = grads(False), grads(True)
+    assert la == lb
+    assert all((x is None and y is None) or torch.equal(x, y) for x, y in zip(a, b))

@@ -271,6 +271,15 @@ class NodeObjective:
         """The losses of training step ``step`` (0-based): by default all of them."""
         return self.forward_losses(stack, data, generator)[0]
 
+    def train_step(self, stack: LayerLocalStack, data: Data, step: int,
+                   generator: torch.Generator | None) -> dict[str, Tensor]:
+        """:meth:`step_losses` with their gradients accumulated (one backward of their
+        sum); detached losses back. ``sf`` streams layer by layer instead (as the
+        link variants' ``train_step``: the same gradients, one layer's graph alive)."""
+        losses = self.step_losses(stack, data, step, generator)
+        torch.stack(list(losses.values())).sum().backward()
+        return {name: loss.detach() for name, loss in losses.items()}
+
     def class_scores(self, stack: LayerLocalStack, data: Data) -> tuple[Tensor, list[Tensor]]:
         """``(scores [N, C], per-layer scores: list of [N, C])``; prediction = argmax."""
         raise NotImplementedError
@@ -427,6 +436,21 @@ class SFNodeObjective(NodeObjective):
                                                data.y[train])
                   for i, h in enumerate(outputs)}
         return losses, outputs
+
+    def train_step(self, stack: LayerLocalStack, data: Data, step: int,
+                   generator: torch.Generator | None) -> dict[str, Tensor]:
+        if self.topdown:  # every layer reads the layer above: the whole stack runs first
+            return super().train_step(stack, data, step, generator)
+        train, num_nodes = _train_index(data), data.y.size(0)
+        x, edge_index = self.graph(data, stack.eps)
+        losses = {}
+        for index in range(len(stack)):  # forward, loss, backward, then the next layer
+            h = stack.layer_forward(index, x, edge_index)  # detached input
+            loss = F.cross_entropy(self.similarities(h, num_nodes)[train], data.y[train])
+            loss.backward()
+            losses[f"layer{index}"] = loss.detach()
+            x = h.detach()
+        return losses
 
     def class_scores(self, stack: LayerLocalStack, data: Data) -> tuple[Tensor, list[Tensor]]:
         outputs = self._outputs(stack, data, training=False)
@@ -681,16 +705,14 @@ def train_forward_node(
     best_acc, best_epoch, best_state = -math.inf, 0, None
     for epoch in range(1, cfg.epochs + 1):
         stack.train()
-        losses = objective.step_losses(stack, data, epoch - 1, generator)
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         # Detached inputs keep each term's gradient inside its own layer (and head);
         # a layer without a loss this step has no grad, and Adam skips it.
-        torch.stack(list(losses.values())).sum().backward()
+        losses = objective.train_step(stack, data, epoch - 1, generator)
         for optimizer in optimizers:
             optimizer.step()
-        entry: dict[str, Any] = {"epoch": epoch,
-                                 "loss": {k: float(v.detach()) for k, v in losses.items()}}
+        entry: dict[str, Any] = {"epoch": epoch, "loss": {k: float(v) for k, v in losses.items()}}
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             val = evaluate_node(stack, data, objective)["valid"]["accuracy"]
             entry["valid_accuracy"] = val

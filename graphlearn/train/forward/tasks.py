@@ -366,6 +366,9 @@ class ForwardNodeTask(ForwardTask):
     def local_losses(self, model: nn.Module, batch: ForwardBatch) -> dict[str, Tensor]:
         return self.objective.step_losses(model, self.data, batch.step, batch.generator)
 
+    def local_step(self, model: nn.Module, batch: ForwardBatch) -> dict[str, Tensor]:
+        return self.objective.train_step(model, self.data, batch.step, batch.generator)
+
     def metric_names(self) -> list[str]:
         return ["accuracy"]
 
