@@ -60,7 +60,7 @@ def test_meter_frees_a_graph_dropped_without_backward(bench):
         gc.enable()
 
 
-@pytest.mark.parametrize("variant", ["ff", "sf"])
+@pytest.mark.parametrize("variant", ["ff", "sf", "ccl"])
 def test_a_simultaneous_step_is_flat_in_depth_when_streamed(bench, variant):
     """All layers per step, memory of one layer: the streamed step's saved-tensor peak
     is the same at depth 2 and 6; one backward of the summed losses grows with depth."""
@@ -81,6 +81,7 @@ def test_a_simultaneous_step_is_flat_in_depth_when_streamed(bench, variant):
         torch.manual_seed(0)
         stack = build_stack(lambda i, o: GCNConv(i, o), train.x.size(1), [16] * depth,
                             variant=variant)
+        objective.setup(stack, train, reset=True)  # ccl: the feedback stack and readout
         for streamed in (True, False):
             generator = torch.Generator().manual_seed(2)
             with bench.SavedTensorMeter(exclude=list(stack.parameters())) as meter:
@@ -91,7 +92,10 @@ def test_a_simultaneous_step_is_flat_in_depth_when_streamed(bench, variant):
                     torch.stack(list(losses.values())).sum().backward()
             assert meter.current == 0
             peaks[depth, streamed] = meter.peak
-    assert peaks[6, True] == peaks[2, True]
+    if variant == "ccl":  # the feedback stack's L tiny [2, d] graphs are alive at once
+        assert peaks[2, True] <= peaks[6, True] < 1.01 * peaks[2, True]
+    else:
+        assert peaks[6, True] == peaks[2, True]
     assert peaks[6, False] > 2 * peaks[2, False] > 0
 
 

@@ -343,15 +343,15 @@ def test_registries_and_errors(split):
 
 @pytest.mark.parametrize("variant", ["ff", "sf", "sf-topdown", "ccl", "backprop"])
 def test_train_step_gradients_equal_one_backward_of_the_summed_losses(split, variant):
-    """ff and sf stream layer by layer (forward, loss, backward, next layer); the others
-    run the stack first. Either way the gradients are those of the summed step losses,
+    """ff, sf and ccl stream layer by layer (forward, loss, backward, next layer); the
+    others run the stack first. Either way the gradients are those of the summed step losses,
     bit for bit, with the random draws (negatives, SF batches) in the same order."""
     from graphlearn.train.forward.link import _objective
 
     train = split[0]
     cfg = ForwardConfig(variant=variant, epochs=1, sf_batch_size=16)
     objective = _objective(cfg)
-    assert objective.streams == (variant in ("ff", "sf"))
+    assert objective.streams == (variant in ("ff", "sf", "ccl"))
     stack = build_stack(lambda i, o: GCNConv(i, o), train.x.size(1), [8, 8, 8],
                         variant=variant)
     torch.manual_seed(0)

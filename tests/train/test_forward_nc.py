@@ -478,7 +478,7 @@ def test_registry_and_errors(data):
 
 @pytest.mark.parametrize("variant", ["sf", "sf-topdown", "ff-label", "ccl", "backprop"])
 def test_train_step_gradients_equal_one_backward_of_the_summed_losses(variant):
-    """``sf`` streams layer by layer; the others run the stack first. Either way the
+    """``sf`` and ``ccl`` stream layer by layer; the others run the stack first. Either way the
     gradients are those of one backward of the summed step losses, bit for bit."""
     data = communities()
     objective = objective_for(variant)

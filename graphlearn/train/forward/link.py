@@ -209,7 +209,8 @@ class LinkObjective:
         layer's autograd graph is alive at a time and memory stays flat in depth.
         The gradients are those of one backward of the summed losses (each layer's
         parameters get their own loss's gradient only; the negatives and random
-        batches are drawn in the same order). Other variants: one backward of the sum.
+        batches are drawn in the same order). ``ccl`` streams too (its own
+        ``train_step``); ``sf-topdown`` and ``backprop``: one backward of the sum.
         """
         if not self.streams:
             losses = self.step_losses(stack, train, pos, neg, step, generator)
@@ -364,6 +365,7 @@ class CCLObjective(LinkObjective):
 
     name = "ccl"
     schedules = ("simultaneous",)
+    streams = True  # its own train_step: layer by layer, then the readout
 
     def __init__(self, temperature: float = 0.1) -> None:
         self.temperature = float(temperature)
@@ -400,6 +402,28 @@ class CCLObjective(LinkObjective):
         logit = self._readout(stack, outputs[-1], pairs)
         losses["readout"] = F.binary_cross_entropy_with_logits(logit, target)
         return losses, outputs
+
+    def train_step(self, stack: LayerLocalStack, train: Data, pos: Tensor,
+                   neg: Tensor | None, step: int,
+                   generator: torch.Generator | None) -> dict[str, Tensor]:
+        """Layer by layer (the feedback layers' inputs are detached too): depth l's
+        forward, agreement loss and backward, then depth l + 1; the readout last."""
+        if neg is None:
+            raise ValueError("variant 'ccl' needs negative edges")
+        feedback = self._feedback(stack, train.x.device)  # L x (2, d_l), small graphs
+        pairs = torch.cat([pos, neg], dim=1)
+        target = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))]).to(pos.device)
+        losses, x = {}, train.x
+        for index in range(len(stack)):
+            h = stack.layer_forward(index, x, train.edge_index)
+            loss = F.cross_entropy(self._agreement(h, feedback[index], pairs), target.long())
+            loss.backward()
+            losses[f"layer{index}"] = loss.detach()
+            x = h.detach()
+        loss = F.binary_cross_entropy_with_logits(self._readout(stack, x, pairs), target)
+        loss.backward()
+        losses["readout"] = loss.detach()
+        return losses
 
     def _readout(self, stack: LayerLocalStack, h: Tensor, pairs: Tensor) -> Tensor:
         z = stack.prepare_input(edge_representation(h, pairs), detach=True)  # (M, d_L)

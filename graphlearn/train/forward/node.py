@@ -274,8 +274,9 @@ class NodeObjective:
     def train_step(self, stack: LayerLocalStack, data: Data, step: int,
                    generator: torch.Generator | None) -> dict[str, Tensor]:
         """:meth:`step_losses` with their gradients accumulated (one backward of their
-        sum); detached losses back. ``sf`` streams layer by layer instead (as the
-        link variants' ``train_step``: the same gradients, one layer's graph alive)."""
+        sum); detached losses back. ``sf`` and ``ccl`` stream layer by layer instead
+        (as the link variants' ``train_step``: the same gradients, one layer's graph
+        alive)."""
         losses = self.step_losses(stack, data, step, generator)
         torch.stack(list(losses.values())).sum().backward()
         return {name: loss.detach() for name, loss in losses.items()}
@@ -538,6 +539,28 @@ class CCLNodeObjective(NodeObjective):
         losses["readout"] = F.cross_entropy(
             _readout_logits(stack, outputs[-1], detach=True)[train], y)
         return losses, outputs
+
+    def train_step(self, stack: LayerLocalStack, data: Data, step: int,
+                   generator: torch.Generator | None) -> dict[str, Tensor]:
+        """Layer by layer (the feedback layers' inputs are detached too): depth l's
+        forward, agreement loss and backward, then depth l + 1; the readout last."""
+        _require_heads(stack, ("feedback", "readout"), self.name)
+        train = _train_index(data)
+        y = data.y[train]
+        eye = torch.eye(_num_classes(data), device=data.x.device)
+        feedback = stack.heads["feedback"](eye)  # L x (C, d_l), separate small graphs
+        losses, x = {}, data.x
+        for index in range(len(stack)):
+            h = stack.layer_forward(index, x, data.edge_index)
+            loss = F.cross_entropy(agreement_logits(h[train], feedback[index],
+                                                    self.temperature), y)
+            loss.backward()
+            losses[f"layer{index}"] = loss.detach()
+            x = h.detach()
+        loss = F.cross_entropy(_readout_logits(stack, x, detach=True)[train], y)
+        loss.backward()
+        losses["readout"] = loss.detach()
+        return losses
 
     def class_scores(self, stack: LayerLocalStack, data: Data) -> tuple[Tensor, list[Tensor]]:
         _require_heads(stack, ("feedback", "readout"), self.name)
