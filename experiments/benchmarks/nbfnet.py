@@ -38,7 +38,10 @@ measure is the rise of the peak resident set (Linux ``VmHWM``, reset through
 ``/proc/self/clear_refs`` before the second step) over the resident set just
 before it. Where ``clear_refs`` cannot be written, ``ru_maxrss`` is used instead
 and the figure includes the first step (``memory_method`` in the JSON says
-which). ``[E,B*d] MiB`` is the analytic size of one message tensor,
+which). The kernel updates the high-water mark lazily (memory returned with
+``MADV_DONTNEED`` never reaches it), so on tiny graphs the figure is a few pages
+either way and can come out slightly negative; at the benchmark's sizes (blocks
+above 64 KiB are mmapped and unmapped) it is the step's peak. ``[E,B*d] MiB`` is the analytic size of one message tensor,
 ``E x B x d x 4`` bytes, which the reference materialises (several per layer)
 and the fused kernel never does: the reference's memory grows as O(E·d), the
 fused kernel's as O(V·d). A log-log plot (matplotlib, optional) goes next to the
