@@ -1,7 +1,8 @@
 """ForwardGNN grid (issue 7): task × dataset × backbone × depth × variant × seeds.
 
     python experiments/forward/grid.py --root ../shared/data --runs runs/forward \\
-        --tasks link --datasets cora citeseer --backbones gcn --layers 2 --seeds 0 1 2 3 4
+        --tasks link --datasets cora citeseer --backbones gcn --layers 2 --seeds 0 1 2 3 4 \\
+        --out experiments/results/forward
 
 Every row is a config of ``experiments/configs/{link,node}/<dataset>/forward_*.yaml``
 with overrides (``forward.backbone``, ``forward.num_layers``; node ``ff-virtual``
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", help="data root (default: the data layer's)")
     parser.add_argument("--runs", type=Path, default=Path("runs/forward"))
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "results" / "forward")
+    parser.add_argument("--out", type=Path, default=Path("runs/forward/results"),
+                        help="where the tables, JSON and plots go (the committed ones: "
+                             "experiments/results/forward)")
     parser.add_argument("--tasks", nargs="+", default=["link", "node"], choices=["link", "node"])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--backbones", nargs="+", default=["gcn"], choices=BACKBONES)
