@@ -35,6 +35,7 @@ __all__ = [
     "goodness",
     "in_batch_softmax_loss",
     "input_widths",
+    "stream_layers",
 ]
 
 #: Hinton's threshold and DESIGN.md §2's: goodness = sum of squares minus 2.
@@ -489,3 +490,20 @@ def check_variant_stack(name: str, stack: LayerLocalStack, topdown: bool) -> Non
         raise ConfigError(f"variant {name!r} needs a TopDownStack, got "
                           f"{type(stack).__name__} (build it with "
                           f"graphlearn.train.forward.build_stack)")
+
+
+def stream_layers(stack: LayerLocalStack, x: Tensor, edge_index: Tensor,
+                  layer_loss: Callable[[int, Tensor], Tensor]) -> tuple[dict[str, Tensor], Tensor]:
+    """One training step of a local stack, layer by layer: layer ``l``'s forward (on the
+    detached output below), ``layer_loss(l, h_l)`` and its backward, then layer
+    ``l + 1``; only one layer's autograd graph is alive at a time. Returns the detached
+    losses (``"layer<l>"``) and the last layer's detached output. The gradients equal
+    one backward of the summed losses when each loss reaches its own layer only."""
+    losses = {}
+    for index in range(len(stack)):
+        h = stack.layer_forward(index, x, edge_index)  # detached input
+        loss = layer_loss(index, h)
+        loss.backward()
+        losses[f"layer{index}"] = loss.detach()
+        x = h.detach()
+    return losses, x

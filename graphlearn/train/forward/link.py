@@ -58,6 +58,7 @@ from graphlearn.train.forward.core import (
     goodness,
     in_batch_softmax_loss,
     make_variant_stack,
+    stream_layers,
 )
 
 __all__ = [
@@ -216,15 +217,8 @@ class LinkObjective:
             losses = self.step_losses(stack, train, pos, neg, step, generator)
             torch.stack(list(losses.values())).sum().backward()
             return {name: loss.detach() for name, loss in losses.items()}
-        losses = {}
-        x = train.x
-        for index in range(len(stack)):
-            h = stack.layer_forward(index, x, train.edge_index)  # detached input
-            loss = self.loss(h, pos, neg, generator)
-            loss.backward()
-            losses[f"layer{index}"] = loss.detach()
-            x = h.detach()
-        return losses
+        return stream_layers(stack, train.x, train.edge_index,
+                             lambda _, h: self.loss(h, pos, neg, generator))[0]
 
     def layer_logits(self, stack: LayerLocalStack, outputs: Sequence[Tensor],
                      pairs: Tensor) -> list[Tensor]:
@@ -413,13 +407,9 @@ class CCLObjective(LinkObjective):
         feedback = self._feedback(stack, train.x.device)  # L x (2, d_l), small graphs
         pairs = torch.cat([pos, neg], dim=1)
         target = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))]).to(pos.device)
-        losses, x = {}, train.x
-        for index in range(len(stack)):
-            h = stack.layer_forward(index, x, train.edge_index)
-            loss = F.cross_entropy(self._agreement(h, feedback[index], pairs), target.long())
-            loss.backward()
-            losses[f"layer{index}"] = loss.detach()
-            x = h.detach()
+        losses, x = stream_layers(
+            stack, train.x, train.edge_index,
+            lambda i, h: F.cross_entropy(self._agreement(h, feedback[i], pairs), target.long()))
         loss = F.binary_cross_entropy_with_logits(self._readout(stack, x, pairs), target)
         loss.backward()
         losses["readout"] = loss.detach()

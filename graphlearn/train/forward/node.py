@@ -79,6 +79,7 @@ from graphlearn.train.forward.core import (
     ff_loss,
     goodness,
     make_variant_stack,
+    stream_layers,
 )
 from graphlearn.train.forward.link import alternating_layers, build_ccl_heads
 
@@ -444,14 +445,8 @@ class SFNodeObjective(NodeObjective):
             return super().train_step(stack, data, step, generator)
         train, num_nodes = _train_index(data), data.y.size(0)
         x, edge_index = self.graph(data, stack.eps)
-        losses = {}
-        for index in range(len(stack)):  # forward, loss, backward, then the next layer
-            h = stack.layer_forward(index, x, edge_index)  # detached input
-            loss = F.cross_entropy(self.similarities(h, num_nodes)[train], data.y[train])
-            loss.backward()
-            losses[f"layer{index}"] = loss.detach()
-            x = h.detach()
-        return losses
+        return stream_layers(stack, x, edge_index, lambda _, h: F.cross_entropy(
+            self.similarities(h, num_nodes)[train], data.y[train]))[0]
 
     def class_scores(self, stack: LayerLocalStack, data: Data) -> tuple[Tensor, list[Tensor]]:
         outputs = self._outputs(stack, data, training=False)
@@ -549,14 +544,8 @@ class CCLNodeObjective(NodeObjective):
         y = data.y[train]
         eye = torch.eye(_num_classes(data), device=data.x.device)
         feedback = stack.heads["feedback"](eye)  # L x (C, d_l), separate small graphs
-        losses, x = {}, data.x
-        for index in range(len(stack)):
-            h = stack.layer_forward(index, x, data.edge_index)
-            loss = F.cross_entropy(agreement_logits(h[train], feedback[index],
-                                                    self.temperature), y)
-            loss.backward()
-            losses[f"layer{index}"] = loss.detach()
-            x = h.detach()
+        losses, x = stream_layers(stack, data.x, data.edge_index, lambda i, h: F.cross_entropy(
+            agreement_logits(h[train], feedback[i], self.temperature), y))
         loss = F.cross_entropy(_readout_logits(stack, x, detach=True)[train], y)
         loss.backward()
         losses["readout"] = loss.detach()
