@@ -29,6 +29,7 @@ __all__ = [
     "LayerLocalStack",
     "TopDownStack",
     "agreement_logits",
+    "backward_summed",
     "check_in_channels",
     "edge_representation",
     "ff_loss",
@@ -507,3 +508,10 @@ def stream_layers(stack: LayerLocalStack, x: Tensor, edge_index: Tensor,
         losses[f"layer{index}"] = loss.detach()
         x = h.detach()
     return losses, x
+
+
+def backward_summed(losses: dict[str, Tensor]) -> dict[str, Tensor]:
+    """One backward of the summed local losses (the detached layer inputs keep each
+    term's gradient in its own layer); the losses back, detached."""
+    torch.stack(list(losses.values())).sum().backward()
+    return {name: loss.detach() for name, loss in losses.items()}

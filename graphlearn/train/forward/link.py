@@ -51,6 +51,7 @@ from graphlearn.train.forward.core import (
     LayerLocalStack,
     TopDownStack,
     agreement_logits,
+    backward_summed,
     check_in_channels,
     check_variant_stack,
     edge_representation,
@@ -214,9 +215,7 @@ class LinkObjective:
         ``train_step``); ``sf-topdown`` and ``backprop``: one backward of the sum.
         """
         if not self.streams:
-            losses = self.step_losses(stack, train, pos, neg, step, generator)
-            torch.stack(list(losses.values())).sum().backward()
-            return {name: loss.detach() for name, loss in losses.items()}
+            return backward_summed(self.step_losses(stack, train, pos, neg, step, generator))
         return stream_layers(stack, train.x, train.edge_index,
                              lambda _, h: self.loss(h, pos, neg, generator))[0]
 

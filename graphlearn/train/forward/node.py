@@ -74,6 +74,7 @@ from graphlearn.train.forward.core import (
     LayerLocalStack,
     TopDownStack,
     agreement_logits,
+    backward_summed,
     check_in_channels,
     check_variant_stack,
     ff_loss,
@@ -278,9 +279,7 @@ class NodeObjective:
         sum); detached losses back. ``sf`` and ``ccl`` stream layer by layer instead
         (as the link variants' ``train_step``: the same gradients, one layer's graph
         alive)."""
-        losses = self.step_losses(stack, data, step, generator)
-        torch.stack(list(losses.values())).sum().backward()
-        return {name: loss.detach() for name, loss in losses.items()}
+        return backward_summed(self.step_losses(stack, data, step, generator))
 
     def class_scores(self, stack: LayerLocalStack, data: Data) -> tuple[Tensor, list[Tensor]]:
         """``(scores [N, C], per-layer scores: list of [N, C])``; prediction = argmax."""

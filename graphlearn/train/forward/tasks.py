@@ -47,7 +47,7 @@ from graphlearn.registry import Registry
 from graphlearn.tasks.base import Task
 from graphlearn.tasks.link import link_splits
 from graphlearn.tasks.node import accuracy, node_summary, prepare_node_data
-from graphlearn.train.forward.core import LayerLocalStack
+from graphlearn.train.forward.core import LayerLocalStack, backward_summed
 from graphlearn.train.forward.link import VARIANTS, ForwardConfig, LinkObjective, evaluate_link
 from graphlearn.train.forward.node import NODE_VARIANTS, NodeForwardConfig, NodeObjective
 from graphlearn.train.forward.variants import build_stack
@@ -133,9 +133,7 @@ class ForwardTask(Task):
         (``backward`` done; the caller zeroes gradients before and steps after); the
         returned losses are detached. Default: :meth:`local_losses`, one backward of
         their sum."""
-        losses = self.local_losses(model, batch)
-        torch.stack(list(losses.values())).sum().backward()
-        return {name: loss.detach() for name, loss in losses.items()}
+        return backward_summed(self.local_losses(model, batch))
 
     # -- model ---------------------------------------------------------------------------
 
