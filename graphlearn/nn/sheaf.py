@@ -273,25 +273,49 @@ def sym_matrix_power(a: Tensor, p: float) -> Tensor:
     return _SymMatrixPower.apply(a, float(p))
 
 
-def householder_product(vectors: Tensor) -> Tensor:
+def householder_product(vectors: Tensor, method: str = "wy") -> Tensor:
     r"""The product :math:`H_1 H_2 \cdots H_k` of Householder reflections
     :math:`H_j = I - 2 v_j v_j^\top / \|v_j\|^2`.
 
+    ``method="wy"`` (default) uses the compact WY form (Schreiber & Van Loan
+    1989; the triangular factor as in Joffrain et al. 2006, "Accumulating
+    Householder transformations, revisited"):
+
+    .. math::
+        H_1 \cdots H_k = I - V S^{-1} V^\top, \qquad
+        S = \tfrac12 \operatorname{diag}(V^\top V) + \operatorname{triu}_{1}(V^\top V),
+
+    with :math:`V = [v_1, \dots, v_k]`: three batched products and one triangular
+    solve. ``method="sequential"`` is the reference: ``k`` rank-one updates, one
+    reflection at a time. The tests compare the two; for the speed of each, run
+    ``experiments/benchmarks/sheaf_maps.py``.
+
     Args:
         vectors: ``[..., k, d]``, the reflection vectors :math:`v_j` (non-zero).
+        method: ``"wy"`` or ``"sequential"``.
 
     Returns:
         ``[..., d, d]`` orthogonal matrices of determinant :math:`(-1)^k`.
     """
-    d = vectors.size(-1)
-    out = torch.eye(d, dtype=vectors.dtype, device=vectors.device).expand(
-        *vectors.shape[:-2], d, d)
-    for j in range(vectors.size(-2)):
-        v = vectors[..., j, :]  # (..., d)
-        scale = 2.0 / (v * v).sum(-1, keepdim=True)  # (..., 1)
-        # M H = M - (M v) (2 v / |v|^2)^T
-        out = out - (out @ v.unsqueeze(-1)) @ (scale * v).unsqueeze(-2)
-    return out
+    k, d = vectors.shape[-2:]
+    eye = torch.eye(d, dtype=vectors.dtype, device=vectors.device)
+    if method == "sequential":
+        out = eye.expand(*vectors.shape[:-2], d, d)
+        for j in range(k):
+            v = vectors[..., j, :]  # (..., d)
+            scale = 2.0 / (v * v).sum(-1, keepdim=True)  # (..., 1)
+            # M H = M - (M v) (2 v / |v|^2)^T
+            out = out - (out @ v.unsqueeze(-1)) @ (scale * v).unsqueeze(-2)
+        return out
+    if method != "wy":
+        raise ValueError(f"householder_product: unknown method {method!r} "
+                         f"(valid: wy, sequential)")
+    gram = vectors @ vectors.transpose(-1, -2)  # (..., k, k): V^T V
+    # S = gram * (1 above the diagonal, 1/2 on it, 0 below): one product (triu is slower)
+    weight = torch.ones(k, k, dtype=vectors.dtype, device=vectors.device).triu(1) \
+        + torch.eye(k, dtype=vectors.dtype, device=vectors.device) / 2
+    solved = torch.linalg.solve_triangular(gram * weight, vectors, upper=True)  # S^{-1} V^T
+    return eye - vectors.transpose(-1, -2) @ solved
 
 
 # -- restriction maps -----------------------------------------------------------------------
@@ -518,6 +542,8 @@ class HouseholderMaps(RestrictionMaps):
 
     name = "orthogonal"
     diagonal_degree = True
+    #: :func:`householder_product`'s ``method`` (``"sequential"``: the reference)
+    method = "wy"
 
     @classmethod
     def num_params(cls, d: int) -> int:
@@ -526,10 +552,13 @@ class HouseholderMaps(RestrictionMaps):
     def params_to_maps(self, params: Tensor) -> Tensor:
         d = self.stalk_dim
         row, col = torch.tril_indices(d, d, offset=-1, device=params.device)
-        vectors = torch.eye(d, dtype=params.dtype, device=params.device).repeat(
-            params.size(0), 1, 1)  # (M, d, d): vectors[:, j] = v_j
-        vectors[:, col, row] = params  # v_j gets p_ij for i > j
-        return householder_product(vectors)
+        # vectors[:, j] = v_j: p_ij at (j, i) for i > j, placed by one dense product
+        # with a 0/1 matrix (faster than index_put, forward and backward), plus I
+        place = params.new_zeros(params.size(1), d, d)
+        place[torch.arange(params.size(1), device=params.device), col, row] = 1.0
+        eye = torch.eye(d, dtype=params.dtype, device=params.device)
+        vectors = (params @ place.view(-1, d * d)).view(-1, d, d) + eye  # (M, d, d)
+        return householder_product(vectors, self.method)
 
 
 @RESTRICTION_MAPS.register("orthogonal_exp")
@@ -590,11 +619,13 @@ class SheafLaplacian:
             is symmetric), so each edge is stored once.
         row, col: ``[E]`` the edge's endpoints.
 
-        scale: ``None``, or ``[N, d]`` the diagonal of a diagonal normaliser
-            :math:`S`; the Laplacian is then :math:`S\,B\,S` with :math:`B` the
-            blocks above (diagonal blocks only). :func:`diagonal_sheaf_laplacian`
-            returns this form, :math:`B = L_F` and :math:`S = (D+I)^{-1/2}`, so that
-            no per-edge normalisation is computed.
+        scale: ``None``, or a block-diagonal normaliser :math:`S`: ``[N, d]``,
+            the diagonals of its blocks, or (full blocks only) ``[N, d, d]``,
+            symmetric blocks. The Laplacian is then :math:`S\,B\,S` with
+            :math:`B` the blocks above. :func:`diagonal_sheaf_laplacian` and
+            :func:`sheaf_laplacian` (normalised) return this form, :math:`B = L_F`
+            and :math:`S = (D+I)^{-1/2}`, so that no per-edge normalisation is
+            computed: :meth:`apply` scales the ``N`` node signals instead.
 
     When every block is diagonal (diagonal maps given in compact form), ``diag``
     is ``[N, d]`` and ``off`` is ``[E, d]``: the blocks' diagonals, and
@@ -610,11 +641,12 @@ class SheafLaplacian:
     scale: Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.scale is not None and (not self.diagonal_blocks
-                                       or self.scale.shape != self.diag.shape):
-            raise ValueError(f"SheafLaplacian: scale must be [N, d] = {list(self.diag.shape)} "
-                             f"with diagonal blocks, got {list(self.scale.shape)} and off "
-                             f"{list(self.off.shape)}")
+        n, d = self.diag.shape[:2]
+        if self.scale is not None and not (
+                self.scale.shape == (n, d)
+                or (not self.diagonal_blocks and self.scale.shape == (n, d, d))):
+            raise ValueError(f"SheafLaplacian: scale must be [N, d] = [{n}, {d}] (or "
+                             f"[N, d, d] with full blocks), got {list(self.scale.shape)}")
 
     @property
     def num_nodes(self) -> int:
@@ -641,10 +673,12 @@ class SheafLaplacian:
         if x.dim() != 3 or x.shape[:2] != (self.num_nodes, self.stalk_dim):
             raise ValueError(f"SheafLaplacian.apply: x must be [{self.num_nodes}, "
                              f"{self.stalk_dim}, f], got {list(x.shape)}")
-        if self.scale is not None:  # S B S x
-            scale = self.scale.unsqueeze(2)  # (N, d, 1)
-            return scale * self._apply_blocks(scale * x, backend)
-        return self._apply_blocks(x, backend)
+        if self.scale is None:
+            return self._apply_blocks(x, backend)
+        if self.scale.dim() == 3:  # S B S x, S symmetric blocks
+            return self.scale @ self._apply_blocks(self.scale @ x, backend)
+        scale = self.scale.unsqueeze(2)  # (N, d, 1): S B S x, S diagonal
+        return scale * self._apply_blocks(scale * x, backend)
 
     def _apply_blocks(self, x: Tensor, backend: str) -> Tensor:
         if normalize_name(backend) != "reference" and self.diagonal_blocks and self.off.numel():
@@ -674,12 +708,17 @@ class SheafLaplacian:
         """The ``[N·d, N·d]`` matrix; for tests and small graphs only."""
         n, d = self.num_nodes, self.stalk_dim
         diag, off = self.diag, self.off
-        if self.scale is not None:
-            scale = self.scale
-            diag = scale * diag * scale
-            off = scale.index_select(0, self.row) * off * scale.index_select(0, self.col)
         if self.diagonal_blocks:
             diag, off = torch.diag_embed(diag), torch.diag_embed(off)
+        if self.scale is not None and self.scale.dim() == 3:  # S B S, S symmetric blocks
+            scale = self.scale
+            diag = scale @ diag @ scale
+            off = scale.index_select(0, self.row) @ off @ scale.index_select(0, self.col)
+        elif self.scale is not None:  # S B S, S diagonal: rows and columns of each block
+            scale = self.scale
+            diag = scale.unsqueeze(2) * diag * scale.unsqueeze(1)
+            off = scale.index_select(0, self.row).unsqueeze(2) * off \
+                * scale.index_select(0, self.col).unsqueeze(1)
         blocks = diag.new_zeros(n, n, d, d)
         nodes = torch.arange(n, device=diag.device)
         blocks = blocks.index_put((nodes, nodes), diag, accumulate=True)
@@ -738,27 +777,26 @@ def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
     f_row, f_col = maps[:, 0], maps[:, 1]  # (E, d, d) each
     f_row_t = f_row.transpose(1, 2)
     off = -(f_row_t @ f_col)  # (E, d, d): -F_v^T F_u
+    if normalize:
+        if diagonal_degree is None:
+            eye = torch.eye(d, dtype=torch.bool, device=maps.device)
+            diagonal_degree = not bool(maps.masked_select(~eye).any())
+        if diagonal_degree:
+            # every F^T F is diagonal: its diagonal is the maps' squared column norms,
+            # and (D + I)^{-1/2} is elementwise, kept factored (applied to the N node
+            # signals in apply, not to every edge block)
+            degree = maps.new_zeros(num_nodes, d).index_add(0, row, (f_row * f_row).sum(1))
+            degree = degree.index_add(0, col, (f_col * f_col).sum(1))  # (N, d)
+            return SheafLaplacian(torch.diag_embed(degree), off, row, col,
+                                  scale=(degree + 1.0).rsqrt())
     degree = maps.new_zeros(num_nodes, d, d)
     degree = degree.index_add(0, row, f_row_t @ f_row)  # D_v = sum_e F_v^T F_v
     degree = degree.index_add(0, col, f_col.transpose(1, 2) @ f_col)  # (N, d, d)
     if not normalize:
         return SheafLaplacian(degree, off, row, col)
-    if diagonal_degree is None:
-        eye = torch.eye(d, dtype=torch.bool, device=maps.device)
-        diagonal_degree = not bool(maps.masked_select(~eye).any())
-    if diagonal_degree:
-        # (D + I)^{-1/2} elementwise on the diagonal: (N, d)
-        scale = (torch.diagonal(degree, dim1=1, dim2=2) + 1.0).rsqrt()
-        diag = scale.unsqueeze(2) * torch.diag_embed(torch.diagonal(degree, dim1=1, dim2=2)) \
-            * scale.unsqueeze(1)
-        off = scale.index_select(0, row).unsqueeze(2) * off \
-            * scale.index_select(0, col).unsqueeze(1)
-        return SheafLaplacian(diag, off, row, col)
     eye = torch.eye(d, dtype=maps.dtype, device=maps.device)
     scale = sym_matrix_power(degree + eye, -0.5)  # (N, d, d): (D_v + I)^{-1/2}
-    diag = scale @ degree @ scale
-    off = scale.index_select(0, row) @ off @ scale.index_select(0, col)
-    return SheafLaplacian(diag, off, row, col)
+    return SheafLaplacian(degree, off, row, col, scale=scale)  # factored: S L_F S
 
 
 def diagonal_sheaf_laplacian(maps: Tensor, graph: RelGraph,

@@ -11,6 +11,7 @@ from graphlearn.nn.sheaf import (
     HouseholderMaps,
     MatrixExpMaps,
     SheafConv,
+    SheafLaplacian,
     diagonal_sheaf_laplacian,
     householder_product,
     list_restriction_maps,
@@ -123,7 +124,30 @@ def test_general_maps_give_full_degree_blocks():
     _, maps = family_maps("general", seed=2)
     lap = sheaf_laplacian(EDGE_INDEX, maps, N, D)
     off_diagonal = lap.diag - torch.diag_embed(torch.diagonal(lap.diag, dim1=1, dim2=2))
-    assert off_diagonal.abs().max() > 1e-3  # the matrix normaliser is exercised
+    assert off_diagonal.abs().max() > 1e-3
+    # the matrix normaliser is exercised, kept factored: (D_v + I)^{-1/2} per node
+    assert lap.scale.shape == (N, D, D)
+    expected = sym_matrix_power(lap.diag + torch.eye(D, dtype=F64), -0.5)
+    assert torch.allclose(lap.scale, expected)
+    assert (lap.scale - torch.diag_embed(torch.diagonal(lap.scale, dim1=1, dim2=2))
+            ).abs().max() > 1e-3
+
+
+def test_orthogonal_normaliser_is_elementwise_and_factored():
+    _, maps = family_maps("orthogonal", seed=2)
+    lap = sheaf_laplacian(EDGE_INDEX, maps, N, D, diagonal_degree=True)
+    degree = torch.tensor([2.0, 2.0, 3.0, 1.0], dtype=F64)
+    assert torch.allclose(lap.scale, (degree + 1).rsqrt().view(N, 1).expand(N, D))
+
+
+def test_laplacian_rejects_a_scale_of_the_wrong_shape():
+    diag, off = torch.zeros(N, D), torch.zeros(len(EDGES), D)
+    row, col = EDGE_INDEX
+    with pytest.raises(ValueError, match=r"scale must be \[N, d\] = \[4, 3\]"):
+        SheafLaplacian(diag, off, row, col, scale=torch.ones(N, D, D))  # diagonal blocks
+    with pytest.raises(ValueError, match=r"scale must be"):
+        SheafLaplacian(torch.zeros(N, D, D), torch.zeros(len(EDGES), D, D), row, col,
+                       scale=torch.ones(N, 2))
 
 
 def test_isolated_node_has_zero_rows_and_finite_gradients():
@@ -185,6 +209,32 @@ def test_householder_product_is_the_product_of_reflections():
             out = out @ (torch.eye(4, dtype=F64) - 2 * torch.outer(v, v) / (v @ v))
         expected.append(out)
     assert torch.allclose(householder_product(vectors), torch.stack(expected))
+    assert torch.allclose(householder_product(vectors, method="sequential"),
+                          torch.stack(expected))
+
+
+@pytest.mark.parametrize("k, d", [(1, 3), (3, 4), (4, 4), (8, 8)])
+def test_householder_wy_matches_sequential_values_and_gradients(k, d):
+    torch.manual_seed(k * 10 + d)
+    # mixed scales: unit-triangular vectors as the orthogonal family builds them, and
+    # large free entries (tanh-free learners) that make V^T V ill-conditioned
+    vectors = torch.randn(5, k, d, dtype=F64) * torch.tensor([0.1, 1.0, 10.0, 1.0, 3.0],
+                                                            dtype=F64).view(5, 1, 1)
+    vectors[:, :, :k] += torch.eye(k, dtype=F64)
+    fast = vectors.clone().requires_grad_()
+    slow = vectors.clone().requires_grad_()
+    out_fast = householder_product(fast)
+    out_slow = householder_product(slow, method="sequential")
+    assert torch.allclose(out_fast, out_slow, atol=1e-10)
+    weight = torch.randn_like(out_fast)
+    (out_fast * weight).sum().backward()
+    (out_slow * weight).sum().backward()
+    assert torch.allclose(fast.grad, slow.grad, atol=1e-8)
+
+
+def test_householder_product_rejects_an_unknown_method():
+    with pytest.raises(ValueError, match="unknown method 'qr'.*wy, sequential"):
+        householder_product(torch.ones(1, 2), method="qr")
 
 
 def test_orthogonal_degree_blocks_are_degree_times_identity():
