@@ -85,9 +85,9 @@ def with_method(module: torch.nn.Module, method: str | None) -> torch.nn.Module:
     return module
 
 
-def timed(fn) -> float:
+def timed(fn, *args) -> float:
     start = time.perf_counter()
-    fn()
+    fn(*args)
     return time.perf_counter() - start
 
 
@@ -163,15 +163,15 @@ def main(argv=None) -> int:
     for _ in range(args.rounds):
         round_batches = [next_batch() for _ in range(args.train_batches)]
         for name in families:
-            layer_s[name].append(timed(lambda: layer_step(name)))
+            layer_s[name].append(timed(layer_step, name))
             if args.train_batches:
                 batch_s[name].append(statistics.mean(
-                    timed(lambda: train_step(name, b)) for b in round_batches))
+                    timed(train_step, name, b) for b in round_batches))
 
     per_epoch = task.num_batches() if task is not None else None
     base = statistics.median(layer_s["diagonal"]) if "diagonal" in layer_s else None
     base_batch = statistics.median(batch_s["diagonal"]) \
-        if "diagonal" in batch_s and batch_s["diagonal"] else None
+        if batch_s.get("diagonal") else None
     rows, results = [], {}
     for name in families:
         layer = statistics.median(layer_s[name])
