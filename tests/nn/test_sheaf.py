@@ -15,6 +15,7 @@ from graphlearn.nn.sheaf import (
     diagonal_sheaf_laplacian,
     householder_product,
     list_restriction_maps,
+    matrix_exp,
     resolve_restriction_maps,
     sheaf_graph,
     sheaf_laplacian,
@@ -230,6 +231,33 @@ def test_householder_wy_matches_sequential_values_and_gradients(k, d):
     (out_fast * weight).sum().backward()
     (out_slow * weight).sum().backward()
     assert torch.allclose(fast.grad, slow.grad, atol=1e-8)
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.1, 1.0, 20.0])
+@pytest.mark.parametrize("skew", [True, False])
+def test_taylor_matrix_exp_matches_torch_values_and_gradients(scale, skew):
+    torch.manual_seed(int(scale * 10) + skew)
+    a = torch.randn(6, 4, 4, dtype=F64) * scale
+    if skew:
+        a = a - a.mT
+    fast, ref = a.clone().requires_grad_(), a.clone().requires_grad_()
+    out_fast, out_ref = matrix_exp(fast), matrix_exp(ref, method="torch")
+    assert torch.allclose(out_fast, out_ref, rtol=1e-10, atol=1e-10)
+    weight = torch.randn_like(out_fast)
+    (out_fast * weight).sum().backward()
+    (out_ref * weight).sum().backward()
+    assert torch.allclose(fast.grad, ref.grad, rtol=1e-8, atol=1e-8)
+    if skew:  # a rotation, in single precision as orthogonal as torch's own
+        rot, ref_rot = matrix_exp(a.float()), matrix_exp(a.float(), method="torch")
+        error = (rot.mT @ rot - torch.eye(4)).abs().max()
+        assert error <= max(1e-5, 2 * (ref_rot.mT @ ref_rot - torch.eye(4)).abs().max())
+
+
+def test_matrix_exp_of_nothing_and_an_unknown_method():
+    assert matrix_exp(torch.zeros(0, 3, 3)).shape == (0, 3, 3)
+    assert torch.equal(matrix_exp(torch.zeros(2, 3, 3)), torch.eye(3).expand(2, 3, 3))
+    with pytest.raises(ValueError, match="unknown method 'pade'.*taylor, torch"):
+        matrix_exp(torch.ones(1, 2, 2), method="pade")
 
 
 def test_householder_product_rejects_an_unknown_method():
