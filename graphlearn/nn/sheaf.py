@@ -787,7 +787,10 @@ def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
             with diagonal blocks (built on first use when ``None``).
 
     Returns:
-        :class:`SheafLaplacian`; differentiable w.r.t. ``maps``.
+        :class:`SheafLaplacian`; differentiable w.r.t. ``maps``. With full blocks and
+        ``normalize``, in factored form: blocks of :math:`L_F` and ``scale``
+        :math:`= (D+I)^{-1/2}` (``[N, d]`` with ``diagonal_degree``, else
+        ``[N, d, d]``), applied to the node signals rather than to every edge block.
     """
     compact = maps.dim() == 3
     if maps.size(1) != 2 or not (compact or (maps.dim() == 4 and maps.size(2) == maps.size(3))):
