@@ -68,14 +68,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 class Bench:
     """One model on its config's task: a model, an optimizer and a batch stream."""
 
-    def __init__(self, name: str, root: str | None) -> None:
+    def __init__(self, name: str, root: str | None, params: dict | None = None,
+                 task=None) -> None:
+        """``params``: overrides of the config's model parameters; ``task``: the
+        config's task, already built (several benches on the same data)."""
         cfg = load_config(CONFIGS / f"{name}.yaml")
         if root is not None:
             cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=root))
         self.name, self.cfg = name, cfg
-        self.task = build_task(cfg)
+        self.task = build_task(cfg) if task is None else task
         torch.manual_seed(cfg.train.seed)
-        self.model = build_model(cfg.model.name, cfg.model.params, **self.task.model_context())
+        self.model = build_model(cfg.model.name, {**cfg.model.params, **(params or {})},
+                                 **self.task.model_context())
         if cfg.train.optimizer != "adam":
             raise ConfigError(f"{name}: the benchmark runs Adam, the config says "
                               f"{cfg.train.optimizer!r}")

@@ -43,14 +43,16 @@ import torch
 
 from graphlearn.cli.table import format_table
 from graphlearn.config import load_config
-from graphlearn.models import build_model
 from graphlearn.models.sheaf_rec import bipartite_edge_index
 from graphlearn.nn.sheaf import SheafConv, list_restriction_maps
 from graphlearn.tasks import build_task
 from graphlearn.train.utils import git_commit, machine_info
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recommenders import CONFIGS, Bench
+
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "experiments" / "configs" / "recommendation" / "ml-100k" / "sheaf_rec.yaml"
+CONFIG = CONFIGS / "sheaf_rec.yaml"
 SEQUENTIAL = "orthogonal@sequential"
 REFERENCES = (SEQUENTIAL, "orthogonal_exp@torch")
 
@@ -126,52 +128,32 @@ def main(argv=None) -> int:
     num_nodes = num_users + num_items
     x = torch.randn(num_nodes, dim, generator=generator)
 
-    layers, models = {}, {}
+    layers, benches = {}, {}
     for name in families:
         family, method = family_and_method(name)
         torch.manual_seed(0)
         layers[name] = with_method(SheafConv(d, dim // d, family, update=params["update"],
                                              step=params.get("step", 1.0)), method)
-        if args.train_batches:
-            torch.manual_seed(cfg.train.seed)
-            model = with_method(build_model("sheaf_rec", {**params, "restriction": family},
-                                            **task.model_context()), method)
-            models[name] = (model, torch.optim.Adam(model.parameters(), lr=cfg.train.lr))
+        if args.train_batches:  # the same seeds: every family sees the same batches
+            benches[name] = Bench("sheaf_rec", args.root, {"restriction": family}, task)
+            with_method(benches[name].model, method)
 
     def layer_step(name: str) -> None:
         inp = x.clone().requires_grad_()
         layers[name](inp, edge_index).sum().backward()
 
-    batches = iter(())
-
-    def next_batch():
-        nonlocal batches
-        batch = next(batches, None)
-        if batch is None:
-            batches = task.train_batches(0, generator)
-            batch = next(batches)
-        return batch
-
-    def train_step(name: str, batch) -> None:
-        model, optimizer = models[name]
-        model.train()
-        optimizer.zero_grad()
-        task.training_step(model, batch).backward()
-        optimizer.step()
-
     for name in families:  # warm-up: kernels, caches (the layers' sheaf graphs)
         layer_step(name)
         if args.train_batches:
-            train_step(name, next_batch())
+            benches[name].step()
     layer_s = {name: [] for name in families}
     batch_s = {name: [] for name in families}
     for _ in range(args.rounds):
-        round_batches = [next_batch() for _ in range(args.train_batches)]
         for name in families:
             layer_s[name].append(timed(layer_step, name))
             if args.train_batches:
                 batch_s[name].append(statistics.mean(
-                    timed(train_step, name, b) for b in round_batches))
+                    benches[name].step() for _ in range(args.train_batches)))
 
     per_epoch = task.num_batches() if task is not None else None
     base = statistics.median(layer_s["diagonal"]) if "diagonal" in layer_s else None

@@ -46,3 +46,16 @@ def test_unknown_family_is_refused_with_the_valid_names(capsys):
     assert bench.main(["--synthetic", "--families", "cayley"]) == 2
     err = capsys.readouterr().err
     assert "unknown families: cayley" in err and "orthogonal@sequential" in err
+
+
+def test_training_batches_on_real_ml100k(shared_data, tmp_path):
+    bench = load_script()
+    out = tmp_path / "maps.json"
+    assert bench.main(["--root", str(shared_data), "--rounds", "1", "--train-batches", "1",
+                       "--threads", "1", "--families", "diagonal", "scalar",
+                       "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["graph"] == "ML-100K training graph" and result["batches_per_epoch"] == 40
+    for row in result["families"].values():
+        assert row["train_batch_s"] > 0
+        assert row["s_per_epoch_estimated"] == row["train_batch_s"] * 40
