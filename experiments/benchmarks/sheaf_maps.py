@@ -3,9 +3,12 @@
 Issue 6: the orthogonal, general and matrix-exponential families were too slow for
 the ML-100K grid. This script measures, for each family in ``--families`` (default:
 every registered one, plus ``orthogonal@sequential``: the orthogonal family with
-the reference Householder product, one reflection at a time, and
+the reference Householder product, one reflection at a time,
 ``orthogonal_exp@torch``: the matrix-exponential family with
-:func:`torch.linalg.matrix_exp` instead of the Taylor scaling and squaring), on
+:func:`torch.linalg.matrix_exp` instead of the Taylor scaling and squaring, and
+``general@reference`` / ``orthogonal@reference``: the layers' ``backend="reference"``,
+the Laplacian's blocks with gathers, batched products and ``index_add`` instead of
+the fused CPU kernel of :mod:`graphlearn.ops.sheaf`), on
 the training
 graph of the shipped ML-100K sheaf config
 (``experiments/configs/recommendation/ml-100k/sheaf_rec.yaml``; users and items
@@ -54,7 +57,7 @@ from recommenders import CONFIGS, Bench
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = CONFIGS / "sheaf_rec.yaml"
 SEQUENTIAL = "orthogonal@sequential"
-REFERENCES = (SEQUENTIAL, "orthogonal_exp@torch")
+REFERENCES = (SEQUENTIAL, "orthogonal_exp@torch", "general@reference", "orthogonal@reference")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -84,11 +87,13 @@ def family_and_method(name: str) -> tuple[str, str | None]:
 
 def with_method(module: torch.nn.Module, method: str | None) -> torch.nn.Module:
     """Set the ``method`` (Householder product, matrix exponential) of every orthogonal
-    map learner in ``module``."""
+    map learner in ``module``; ``"reference"`` sets every ``backend`` instead (the
+    sheaf layers and the recommender)."""
     if method is not None:
+        attribute = "backend" if method == "reference" else "method"
         for sub in module.modules():
-            if hasattr(sub, "method"):
-                sub.method = method
+            if hasattr(sub, attribute):
+                setattr(sub, attribute, method)
     return module
 
 

@@ -87,7 +87,9 @@ class SheafRec(EmbeddingRecommender):
         backend: ``rspmm`` backend of the propagation with diagonal maps (default
             ``"auto"``); ``"reference"``: the specification (gather and ``index_add``,
             per-edge normalisation), kept for tests; every other backend builds the
-            Laplacian by :func:`~graphlearn.nn.sheaf.diagonal_sheaf_laplacian`.
+            Laplacian by :func:`~graphlearn.nn.sheaf.diagonal_sheaf_laplacian`. Full
+            maps: ``"auto"`` / ``"cpu"`` run the fused kernels of
+            :mod:`graphlearn.ops.sheaf`, others the blocks with ``index_add``.
         reg_weight: :math:`\lambda` (default ``1e-4``).
         reg_squared: form of the penalty (see ``EmbeddingRecommender``).
 
@@ -173,7 +175,7 @@ class SheafRec(EmbeddingRecommender):
             else:
                 maps = sheaf_laplacian(self.edge_index, learner.compact(ego, self.edge_index),
                                        num_nodes, self.stalk_dim, self.normalize,
-                                       learner.diagonal_degree, graph)
+                                       learner.diagonal_degree, graph, self.backend)
         out = h
         for layer in self.layers:
             h = layer(h, self.edge_index, maps, graph)  # (U+I, d, f)

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn.ops import BACKENDS, RelGraph, rspmm
+from graphlearn.ops.sheaf import block_degree, block_degree_reference, block_laplacian
 from graphlearn.registry import Registry, normalize_name
 
 __all__ = [
@@ -645,7 +646,6 @@ class GeneralMaps(RestrictionMaps):
 # -- the Laplacian --------------------------------------------------------------------------
 
 
-@dataclass
 class SheafLaplacian:
     r"""A (normalised) sheaf Laplacian in block-sparse form.
 
@@ -653,9 +653,12 @@ class SheafLaplacian:
         diag: ``[N, d, d]`` the diagonal blocks :math:`\Delta_{vv}`.
         off: ``[E, d, d]`` the block :math:`\Delta_{row, col}` of each undirected
             edge; the block :math:`\Delta_{col, row}` is its transpose (the Laplacian
-            is symmetric), so each edge is stored once.
+            is symmetric), so each edge is stored once. With ``maps`` given and
+            ``off=None``, computed from them on first access
+            (:math:`-F_{row}^\top F_{col}`).
         row, col: ``[E]`` the edge's endpoints.
-
+        graph: :func:`sheaf_graph` of the edges, for the fused products (built on
+            first use when ``None``).
         scale: ``None``, or a block-diagonal normaliser :math:`S`: ``[N, d]``,
             the diagonals of its blocks, or (full blocks only) ``[N, d, d]``,
             symmetric blocks. The Laplacian is then :math:`S\,B\,S` with
@@ -663,6 +666,11 @@ class SheafLaplacian:
             :func:`sheaf_laplacian` (normalised) return this form, :math:`B = L_F`
             and :math:`S = (D+I)^{-1/2}`, so that no per-edge normalisation is
             computed: :meth:`apply` scales the ``N`` node signals instead.
+        maps: ``None``, or the full restriction maps ``[E, 2, d, d]`` whose
+            :math:`L_F` the blocks are (:func:`sheaf_laplacian` sets them): then
+            :meth:`apply` computes :math:`L_F x = \delta^\top \delta x` from the
+            maps (:func:`graphlearn.ops.sheaf.block_laplacian`, fused on CPU) and
+            never forms ``off``.
 
     When every block is diagonal (diagonal maps given in compact form), ``diag``
     is ``[N, d]`` and ``off`` is ``[E, d]``: the blocks' diagonals, and
@@ -670,20 +678,30 @@ class SheafLaplacian:
     first use when not given).
     """
 
-    diag: Tensor
-    off: Tensor
-    row: Tensor
-    col: Tensor
-    graph: RelGraph | None = None
-    scale: Tensor | None = None
-
-    def __post_init__(self) -> None:
+    def __init__(self, diag: Tensor, off: Tensor | None, row: Tensor, col: Tensor,
+                 graph: RelGraph | None = None, scale: Tensor | None = None,
+                 maps: Tensor | None = None) -> None:
+        if off is None and maps is None:
+            raise ValueError("SheafLaplacian: give the off-diagonal blocks or the maps")
+        if maps is not None and (maps.dim() != 4 or maps.shape[1:] != (2, *diag.shape[1:])
+                                 or diag.dim() != 3):
+            raise ValueError(f"SheafLaplacian: maps must be [E, 2, d, d] with full blocks "
+                             f"diag [N, d, d], got maps {list(maps.shape)} and diag "
+                             f"{list(diag.shape)}")
+        self.diag, self._off, self.row, self.col = diag, off, row, col
+        self.graph, self.scale, self.maps = graph, scale, maps
         n, d = self.diag.shape[:2]
         if self.scale is not None and not (
                 self.scale.shape == (n, d)
                 or (not self.diagonal_blocks and self.scale.shape == (n, d, d))):
             raise ValueError(f"SheafLaplacian: scale must be [N, d] = [{n}, {d}] (or "
                              f"[N, d, d] with full blocks), got {list(self.scale.shape)}")
+
+    @property
+    def off(self) -> Tensor:
+        if self._off is None:
+            self._off = -(self.maps[:, 0].transpose(1, 2) @ self.maps[:, 1])  # -F_v^T F_u
+        return self._off
 
     @property
     def num_nodes(self) -> int:
@@ -696,7 +714,7 @@ class SheafLaplacian:
     @property
     def diagonal_blocks(self) -> bool:
         """Whether the blocks are stored as their diagonals (``diag [N, d]``, ``off [E, d]``)."""
-        return self.off.dim() == 2
+        return self.diag.dim() == 2
 
     def apply(self, x: Tensor, backend: str = "auto") -> Tensor:
         r""":math:`\Delta x` for ``x [N, d, f]``.
@@ -704,8 +722,9 @@ class SheafLaplacian:
         ``backend="reference"``: gather, per-edge block products, ``index_add``
         (the specification, any blocks). Other values (``"auto"``, ``"cpu"``,
         ``"triton"``, see :func:`graphlearn.ops.rspmm`) run diagonal blocks as one
-        ``rspmm`` with one relation per edge, ``message="mul"``; full ``d x d``
-        blocks always take the reference path.
+        ``rspmm`` with one relation per edge, ``message="mul"``. Full ``d x d``
+        blocks with ``maps`` run :func:`graphlearn.ops.sheaf.block_laplacian` for
+        ``"auto"`` and ``"cpu"`` (the fused CPU kernel); otherwise the reference.
         """
         if x.dim() != 3 or x.shape[:2] != (self.num_nodes, self.stalk_dim):
             raise ValueError(f"SheafLaplacian.apply: x must be [{self.num_nodes}, "
@@ -718,8 +737,11 @@ class SheafLaplacian:
         return scale * self._apply_blocks(scale * x, backend)
 
     def _apply_blocks(self, x: Tensor, backend: str) -> Tensor:
-        if normalize_name(backend) != "reference" and self.diagonal_blocks and self.off.numel():
+        name = normalize_name(backend)
+        if name != "reference" and self.diagonal_blocks and self.off.numel():
             return self._apply_rspmm(x, backend)
+        if name in ("auto", "cpu") and self.maps is not None and self.row.numel():
+            return block_laplacian(self.maps, x, self._sheaf_graph(x.device), name)
         x_row = x.index_select(0, self.row)  # (E, d, f)
         x_col = x.index_select(0, self.col)
         if self.diagonal_blocks:
@@ -731,10 +753,14 @@ class SheafLaplacian:
         out = out.index_add(0, self.row, self.off @ x_col)  # Δ_{vu} x_u
         return out.index_add(0, self.col, self.off.transpose(1, 2) @ x_row)  # Δ_{uv} = Δ_{vu}^T
 
-    def _apply_rspmm(self, x: Tensor, backend: str) -> Tensor:
-        if self.graph is None or self.graph.device != x.device:
-            self.graph = sheaf_graph(torch.stack([self.row, self.col]).to(x.device),
+    def _sheaf_graph(self, device: torch.device) -> RelGraph:
+        if self.graph is None or self.graph.device != device:
+            self.graph = sheaf_graph(torch.stack([self.row, self.col]).to(device),
                                      self.num_nodes)
+        return self.graph
+
+    def _apply_rspmm(self, x: Tensor, backend: str) -> Tensor:
+        self._sheaf_graph(x.device)
         n, d, f = x.shape
         # rspmm's layout: f "queries" of d features each, the edge's diagonal shared by all
         flat = x.transpose(1, 2).reshape(n, f * d)  # (N, f·d)
@@ -767,7 +793,7 @@ class SheafLaplacian:
 def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
                     stalk_dim: int | None = None, normalize: bool = True,
                     diagonal_degree: bool | None = None,
-                    graph: RelGraph | None = None) -> SheafLaplacian:
+                    graph: RelGraph | None = None, backend: str = "auto") -> SheafLaplacian:
     r"""The sheaf Laplacian :math:`L_F`, or :math:`\Delta_F = (D+I)^{-1/2} L_F (D+I)^{-1/2}`
     with ``normalize=True``, of restriction maps on undirected edges, block-sparse.
 
@@ -784,13 +810,18 @@ def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
             checks that the maps themselves are diagonal. Orthogonal families pass
             ``True`` (:math:`F^\top F = I` up to rounding).
         graph: :func:`sheaf_graph` of ``edge_index``, for :meth:`SheafLaplacian.apply`
-            with diagonal blocks (built on first use when ``None``).
+            and the fused degree (built on first use when ``None``).
+        backend: with full maps, ``"auto"`` / ``"cpu"`` sum the degree blocks
+            :math:`\sum_e F^\top F` with :func:`graphlearn.ops.sheaf.block_degree`'s
+            fused kernel; other values use batched products and ``index_add``.
 
     Returns:
         :class:`SheafLaplacian`; differentiable w.r.t. ``maps``. With full blocks and
         ``normalize``, in factored form: blocks of :math:`L_F` and ``scale``
         :math:`= (D+I)^{-1/2}` (``[N, d]`` with ``diagonal_degree``, else
         ``[N, d, d]``), applied to the node signals rather than to every edge block.
+        Full maps are kept (``maps``): :meth:`SheafLaplacian.apply` computes
+        :math:`L_F x` from them and the blocks ``off`` are formed only on access.
     """
     compact = maps.dim() == 3
     if maps.size(1) != 2 or not (compact or (maps.dim() == 4 and maps.size(2) == maps.size(3))):
@@ -815,8 +846,6 @@ def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
                               scale.index_select(0, row) * off * scale.index_select(0, col),
                               row, col, graph)
     f_row, f_col = maps[:, 0], maps[:, 1]  # (E, d, d) each
-    f_row_t = f_row.transpose(1, 2)
-    off = -(f_row_t @ f_col)  # (E, d, d): -F_v^T F_u
     if normalize:
         if diagonal_degree is None:
             eye = torch.eye(d, dtype=torch.bool, device=maps.device)
@@ -827,16 +856,21 @@ def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
             # signals in apply, not to every edge block)
             degree = maps.new_zeros(num_nodes, d).index_add(0, row, (f_row * f_row).sum(1))
             degree = degree.index_add(0, col, (f_col * f_col).sum(1))  # (N, d)
-            return SheafLaplacian(torch.diag_embed(degree), off, row, col,
-                                  scale=(degree + 1.0).rsqrt())
-    degree = maps.new_zeros(num_nodes, d, d)
-    degree = degree.index_add(0, row, f_row_t @ f_row)  # D_v = sum_e F_v^T F_v
-    degree = degree.index_add(0, col, f_col.transpose(1, 2) @ f_col)  # (N, d, d)
+            return SheafLaplacian(torch.diag_embed(degree), None, row, col, graph,
+                                  scale=(degree + 1.0).rsqrt(), maps=maps)
+    name = normalize_name(backend) if isinstance(backend, str) else backend
+    if name in ("auto", "cpu") and row.numel():  # D_v = sum_e F_v^T F_v, (N, d, d)
+        if graph is None or graph.device != maps.device:
+            graph = sheaf_graph(edge_index, num_nodes)
+        degree = block_degree(maps, graph, name)
+    else:
+        degree = block_degree_reference(maps, row, col, num_nodes)
     if not normalize:
-        return SheafLaplacian(degree, off, row, col)
+        return SheafLaplacian(degree, None, row, col, graph, maps=maps)
     eye = torch.eye(d, dtype=maps.dtype, device=maps.device)
     scale = sym_matrix_power(degree + eye, -0.5)  # (N, d, d): (D_v + I)^{-1/2}
-    return SheafLaplacian(degree, off, row, col, scale=scale)  # factored: S L_F S
+    return SheafLaplacian(degree, None, row, col, graph, scale=scale,
+                          maps=maps)  # factored: S L_F S
 
 
 def diagonal_sheaf_laplacian(maps: Tensor, graph: RelGraph,
@@ -1026,10 +1060,10 @@ class SheafConv(nn.Module):
         if learner is not None:
             maps = learner.compact(x.reshape(num_nodes, -1), edges)
             return sheaf_laplacian(edges, maps, num_nodes, self.stalk_dim, self.normalize,
-                                   learner.diagonal_degree, graph)
+                                   learner.diagonal_degree, graph, self.backend)
         # shared raw maps: the family is unknown here, so the normaliser checks for diagonal maps
         return sheaf_laplacian(edges, maps, num_nodes, self.stalk_dim, self.normalize,
-                               graph=graph)
+                               graph=graph, backend=self.backend)
 
     def forward(self, x: Tensor, edge_index: Tensor,
                 maps: Tensor | SheafLaplacian | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -540,6 +542,53 @@ def test_sheaf_conv_fast_path_equals_the_reference_with_gradients(name, update, 
         results.append((out, *grads))
     for ours, theirs in zip(*results):
         assert torch.allclose(ours, theirs, atol=1e-12)
+
+
+FULL_FAMILIES = [name for name in FAMILIES if not resolve_restriction_maps(name).diagonal]
+
+
+def _require_cpu_kernel():
+    from graphlearn.ops.cpu import _build
+
+    if _build.load_cpu_extension() is None:
+        reason = f"fused CPU kernel unavailable: {_build.cpu_extension_error()}"
+        if os.environ.get("CI") and not os.environ.get(_build.DISABLE_ENV):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("update", ["diffusion", "linear"])
+@pytest.mark.parametrize("name", FULL_FAMILIES)
+def test_sheaf_conv_fused_full_maps_equal_the_reference_with_gradients(name, update, normalize):
+    # full maps: the fused L_F x = δᵀδx and degree (backend "cpu") against the blocks
+    # -F_vᵀF_u, Σ F_vᵀF_v with gathers and index_add (backend "reference")
+    _require_cpu_kernel()
+    both = torch.cat([EDGE_INDEX, EDGE_INDEX.flip(0)], 1)
+    x = torch.randn(N + 1, D * 2, dtype=F64)
+    weight = torch.randn(N + 1, D * 2, dtype=F64)
+    results = []
+    for backend in ("reference", "cpu"):
+        torch.manual_seed(23)
+        conv = SheafConv(D, 2, restriction=name, update=update, normalize=normalize,
+                         backend=backend).double()
+        inputs = x.clone().requires_grad_()
+        out = conv(inputs, both)
+        params = list(conv.parameters())
+        grads = torch.autograd.grad((out * weight).sum(), [inputs, *params])
+        results.append((out, *grads))
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-10)
+
+
+def test_full_laplacian_forms_its_blocks_only_on_access():
+    maps = torch.randn(len(EDGES), 2, D, D, dtype=F64)
+    lap = sheaf_laplacian(EDGE_INDEX, maps, N, D)
+    assert lap._off is None and lap.maps is maps
+    torch.testing.assert_close(lap.off, -(maps[:, 0].transpose(1, 2) @ maps[:, 1]))
+    signal = torch.randn(N, D, 2, dtype=F64)
+    torch.testing.assert_close(lap.apply(signal, backend="auto"),
+                               lap.apply(signal, backend="reference"))
 
 
 def test_fast_path_rejects_a_graph_of_other_edges():

@@ -1,4 +1,5 @@
-"""Lazy, cached build of the fused CPU kernel (``rspmm.cpp``).
+"""Lazy, cached build of the fused CPU kernels (``rspmm.cpp``, and ``sheaf.cpp``: the
+sheaf Laplacian of full restriction maps), one extension module.
 
 Nothing compiles at import. The first call that needs the kernel builds it with
 ``torch.utils.cpp_extension.load`` (needs a C++ compiler and ``ninja``) into
@@ -6,7 +7,7 @@ Nothing compiles at import. The first call that needs the kernel builds it with
     cache_dir()/torch_extensions/graphlearn_rspmm_cpu_<hash>/
 
 (or ``$GRAPHLEARN_EXTENSIONS_DIR/graphlearn_rspmm_cpu_<hash>/`` when that is set),
-where ``<hash>`` covers the source, the compiler flags, the torch and Python
+where ``<hash>`` covers the sources, the compiler flags, the torch and Python
 versions and the machine, so a changed source or a torch upgrade rebuilds into a
 fresh folder and an unchanged one loads in milliseconds. One line on stderr
 says when a compile starts. Concurrent processes are serialised by torch's own
@@ -33,9 +34,10 @@ import torch
 
 from graphlearn.data.paths import cache_dir
 
-__all__ = ["SOURCE", "cpu_extension_error", "extension_dir", "load_cpu_extension"]
+__all__ = ["SOURCE", "SOURCES", "cpu_extension_error", "extension_dir", "load_cpu_extension"]
 
 SOURCE = Path(__file__).with_name("rspmm.cpp")
+SOURCES = (SOURCE, Path(__file__).with_name("sheaf.cpp"))
 DISABLE_ENV = "GRAPHLEARN_DISABLE_CPU_KERNEL"
 DIR_ENV = "GRAPHLEARN_EXTENSIONS_DIR"
 # -ffp-contract=off: no fused multiply-add contraction, so messages round exactly
@@ -62,7 +64,8 @@ _error: str | None = None
 
 def _build_hash() -> str:
     h = hashlib.sha256()
-    h.update(SOURCE.read_bytes())
+    for source in SOURCES:
+        h.update(source.read_bytes())
     for part in (*CFLAGS, *_arch_flags(), *LDFLAGS, torch.__version__, sys.version, platform.machine(),
                  platform.system()):
         h.update(b"\0" + part.encode())
@@ -134,7 +137,7 @@ def _load() -> ModuleType:
         )
     return cpp_extension.load(
         name=name,
-        sources=[str(SOURCE)],
+        sources=[str(source) for source in SOURCES],
         extra_cflags=CFLAGS + _arch_flags(),
         extra_ldflags=LDFLAGS,
         build_directory=str(build_dir),

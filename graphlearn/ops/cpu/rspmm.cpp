@@ -803,9 +803,12 @@ std::vector<torch::Tensor> rspmm_backward(
 
 }  // namespace
 
+void register_sheaf(pybind11::module_& m);  // sheaf.cpp
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "graphlearn fused generalized relational SpMM (CPU)";
   m.def("forward", &rspmm_forward,
         "rspmm forward -> [out, arg (max/min), varpos (pna)]; the last two for a backward");
   m.def("backward", &rspmm_backward, "rspmm backward -> [grad_x, grad_rel, grad_w (CSR order)]");
+  register_sheaf(m);
 }

@@ -1,0 +1,502 @@
+// Fused sheaf-Laplacian kernels for full d x d restriction maps (graphlearn.ops.sheaf,
+// backend "cpu"). The specification is graphlearn/ops/sheaf.py (plain PyTorch).
+//
+// Maps F [E, 2, d, d]: F[e, 0] = F_{row(e) <| e}, F[e, 1] = F_{col(e) <| e}.
+// Node signals x [N, d, f]. The coboundary of x on edge e is
+//
+//   r_e = F[e, 0] x_row - F[e, 1] x_col                    (d x f)
+//
+// and the (unnormalised) sheaf Laplacian is L_F = delta^T delta:
+//
+//   (L_F x)_v = sum_{e: v = row} F[e,0]^T r_e - sum_{e: v = col} F[e,1]^T r_e.
+//
+// This form needs neither the off-diagonal blocks -F_v^T F_u nor the diagonal blocks
+// sum F_v^T F_v: per edge two (d x d)(d x f) products forward. The node sums run over
+// the incidence CSR of sheaf_graph (rowptr by node; perm[p] = k, the directed edge:
+// k < E is row(k) <| k, k >= E is col(k - E) <| (k - E)), so no atomics are needed.
+//
+// Backward of L = <g, L_F x> = <delta g, delta x>, with s_e = (delta g)_e:
+//   grad x        = L_F g = delta^T s
+//   grad F[e, 0]  =   r_e g_row^T + s_e x_row^T
+//   grad F[e, 1]  = -(r_e g_col^T + s_e x_col^T)
+//
+// The degree kernel: D_v = sum_{incidences i of v} F_i^T F_i ([N, d, d]); its
+// backward is grad F_i = F_i (G_v + G_v^T).
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kEdgeGrain = 512;
+constexpr int64_t kNodeGrain = 32;
+
+void check_long(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kLong && t.is_contiguous(),
+              "sheaf: ", name, " must be a contiguous int64 CPU tensor");
+}
+
+void check_like(const torch::Tensor& t, const torch::Tensor& ref, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == ref.scalar_type() && t.is_contiguous(),
+              "sheaf: ", name, " must be a contiguous CPU tensor of dtype ", ref.scalar_type());
+}
+
+// Stalk dimension d and channels f: compile-time for the common shapes (the loops
+// unroll and vectorise), runtime otherwise (kD or kF = 0).
+template <int kD, int kF>
+struct Dims {
+  int64_t d_, f_;
+  inline int64_t d() const { return kD > 0 ? kD : d_; }
+  inline int64_t f() const { return kF > 0 ? kF : f_; }
+};
+
+// r_e = F[e,0] x_row - F[e,1] x_col for every edge (parallel over edges).
+template <typename T, int kD, int kF>
+void coboundary(const T* F, const T* x, const int64_t* row, const int64_t* col, T* r,
+                int64_t E, Dims<kD, kF> dims) {
+  const int64_t d = dims.d(), f = dims.f(), dd = d * d, df = d * f;
+  at::parallel_for(0, E, kEdgeGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t e = begin; e < end; ++e) {
+      const T* __restrict fr = F + 2 * e * dd;
+      const T* __restrict fc = fr + dd;
+      const T* __restrict xr = x + row[e] * df;
+      const T* __restrict xc = x + col[e] * df;
+      T* __restrict re = r + e * df;
+      for (int64_t i = 0; i < d; ++i) {
+        T* __restrict ri = re + i * f;
+        for (int64_t k = 0; k < f; ++k) ri[k] = T(0);
+        for (int64_t j = 0; j < d; ++j) {
+          const T a = fr[i * d + j], b = fc[i * d + j];
+          const T* __restrict xrj = xr + j * f;
+          const T* __restrict xcj = xc + j * f;
+          for (int64_t k = 0; k < f; ++k) ri[k] += a * xrj[k] - b * xcj[k];
+        }
+      }
+    }
+  });
+}
+
+// y_v = sum over v's incidences of +-F_i^T r_e (parallel over nodes, CSR by node).
+template <typename T, int kD, int kF>
+void coboundary_adjoint(const T* F, const T* r, const int64_t* rowptr, const int64_t* perm,
+                        T* y, int64_t N, int64_t E, Dims<kD, kF> dims) {
+  const int64_t d = dims.d(), f = dims.f(), dd = d * d, df = d * f;
+  at::parallel_for(0, N, kNodeGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t v = begin; v < end; ++v) {
+      T* __restrict yv = y + v * df;
+      for (int64_t t = 0; t < df; ++t) yv[t] = T(0);
+      for (int64_t p = rowptr[v]; p < rowptr[v + 1]; ++p) {
+        const int64_t k = perm[p];
+        const bool second = k >= E;
+        const int64_t e = second ? k - E : k;
+        const T* __restrict fi = F + (2 * e + (second ? 1 : 0)) * dd;
+        const T* __restrict re = r + e * df;
+        const T sign = second ? T(-1) : T(1);
+        for (int64_t i = 0; i < d; ++i) {
+          const T* __restrict ri = re + i * f;
+          for (int64_t j = 0; j < d; ++j) {
+            const T c = sign * fi[i * d + j];
+            T* __restrict yj = yv + j * f;
+            for (int64_t q = 0; q < f; ++q) yj[q] += c * ri[q];
+          }
+        }
+      }
+    }
+  });
+}
+
+// grad F[e, side] = sign (r_e g_u^T + s_e x_u^T), u the incidence's node: accumulated
+// as outer products over the channels, out[i, :] += r[i, q] g_u[:, q] + s[i, q] x_u[:, q]
+// (g_u and x_u transposed into scratch so the inner loop runs over d contiguous).
+template <typename T, int kD, int kF>
+void map_grad(const T* r, const T* s, const T* x, const T* g, const int64_t* row,
+              const int64_t* col, T* gF, int64_t E, Dims<kD, kF> dims) {
+  const int64_t d = dims.d(), f = dims.f(), dd = d * d, df = d * f;
+  at::parallel_for(0, E, kEdgeGrain, [&](int64_t begin, int64_t end) {
+    std::vector<T> scratch(2 * df);
+    T* __restrict gt = scratch.data();
+    T* __restrict xt = gt + df;
+    for (int64_t e = begin; e < end; ++e) {
+      const T* __restrict re = r + e * df;
+      const T* __restrict se = s + e * df;
+      for (int side = 0; side < 2; ++side) {
+        const int64_t u = side == 0 ? row[e] : col[e];
+        const T* __restrict xu = x + u * df;
+        const T* __restrict gu = g + u * df;
+        for (int64_t j = 0; j < d; ++j) {
+          for (int64_t q = 0; q < f; ++q) {
+            gt[q * d + j] = gu[j * f + q];
+            xt[q * d + j] = xu[j * f + q];
+          }
+        }
+        T* __restrict out = gF + (2 * e + side) * dd;
+        const T sign = side == 0 ? T(1) : T(-1);
+        for (int64_t i = 0; i < d; ++i) {
+          T* __restrict oi = out + i * d;
+          for (int64_t j = 0; j < d; ++j) oi[j] = T(0);
+          const T* __restrict ri = re + i * f;
+          const T* __restrict si = se + i * f;
+          for (int64_t q = 0; q < f; ++q) {
+            const T a = sign * ri[q], b = sign * si[q];
+            const T* __restrict gq = gt + q * d;
+            const T* __restrict xq = xt + q * d;
+            for (int64_t j = 0; j < d; ++j) oi[j] += a * gq[j] + b * xq[j];
+          }
+        }
+      }
+    }
+  });
+}
+
+// One edge's coboundary r = F_a xa - F_b xb (d x f) into re.
+template <typename T, int kD, int kF>
+inline void edge_coboundary(const T* __restrict fa, const T* __restrict fb,
+                            const T* __restrict xa, const T* __restrict xb, T* __restrict re,
+                            Dims<kD, kF> dims) {
+  // j outer: the d rows of r are independent accumulators (no add-latency chain)
+  const int64_t d = dims.d(), f = dims.f();
+  for (int64_t t = 0; t < d * f; ++t) re[t] = T(0);
+  for (int64_t j = 0; j < d; ++j) {
+    const T* __restrict xaj = xa + j * f;
+    const T* __restrict xbj = xb + j * f;
+    for (int64_t i = 0; i < d; ++i) {
+      const T a = fa[i * d + j], b = fb[i * d + j];
+      T* __restrict ri = re + i * f;
+      for (int64_t k = 0; k < f; ++k) ri[k] += a * xaj[k] - b * xbj[k];
+    }
+  }
+}
+
+// out += sign F^T re (d x f).
+template <typename T, int kD, int kF>
+inline void add_transposed(const T* __restrict fi, const T* __restrict re, T sign,
+                           T* __restrict out, Dims<kD, kF> dims) {
+  const int64_t d = dims.d(), f = dims.f();
+  for (int64_t i = 0; i < d; ++i) {
+    const T* __restrict ri = re + i * f;
+    for (int64_t j = 0; j < d; ++j) {
+      const T c = sign * fi[i * d + j];
+      T* __restrict oj = out + j * f;
+      for (int64_t q = 0; q < f; ++q) oj[q] += c * ri[q];
+    }
+  }
+}
+
+// Edge-parallel L_F x in one pass over the maps (each read once): every thread adds
+// its edges' F^T r into its own [N, d, f] partial (partial[t]); no coboundary is
+// stored. The forward of the small-graph path.
+template <typename T, int kD, int kF>
+void laplacian_edges(const T* F, const T* x, const int64_t* row, const int64_t* col,
+                     T* partial, int64_t N, int64_t E, Dims<kD, kF> dims) {
+  const int64_t d = dims.d(), f = dims.f(), dd = d * d, df = d * f;
+  at::parallel_for(0, E, kEdgeGrain, [&](int64_t begin, int64_t end) {
+    T* y = partial + at::get_thread_num() * N * df;
+    std::vector<T> scratch(df);
+    T* re = scratch.data();
+    for (int64_t e = begin; e < end; ++e) {
+      const T* fr = F + 2 * e * dd;
+      const T* fc = fr + dd;
+      edge_coboundary(fr, fc, x + row[e] * df, x + col[e] * df, re, dims);
+      add_transposed(fr, re, T(1), y + row[e] * df, dims);
+      add_transposed(fc, re, T(-1), y + col[e] * df, dims);
+    }
+  });
+}
+
+// Its backward in one pass: per edge r (recomputed from x) and s = (delta g)_e, the
+// maps' gradient written once, grad x = delta^T s into per-thread partials.
+template <typename T, int kD, int kF>
+void laplacian_edges_backward(const T* F, const T* x, const T* g, const int64_t* row,
+                              const int64_t* col, T* gF, T* partial, int64_t N, int64_t E,
+                              Dims<kD, kF> dims) {
+  const int64_t d = dims.d(), f = dims.f(), dd = d * d, df = d * f;
+  at::parallel_for(0, E, kEdgeGrain, [&](int64_t begin, int64_t end) {
+    T* gx = partial != nullptr ? partial + at::get_thread_num() * N * df : nullptr;
+    std::vector<T> scratch(4 * df);
+    T* re = scratch.data();
+    T* se = re + df;
+    T* gt = se + df;
+    T* xt = gt + df;
+    for (int64_t e = begin; e < end; ++e) {
+      const T* fr = F + 2 * e * dd;
+      const T* fc = fr + dd;
+      const int64_t u0 = row[e], u1 = col[e];
+      edge_coboundary(fr, fc, g + u0 * df, g + u1 * df, se, dims);
+      if (gx != nullptr) {
+        add_transposed(fr, se, T(1), gx + u0 * df, dims);
+        add_transposed(fc, se, T(-1), gx + u1 * df, dims);
+      }
+      if (gF == nullptr) continue;
+      edge_coboundary(fr, fc, x + u0 * df, x + u1 * df, re, dims);
+      for (int side = 0; side < 2; ++side) {
+        const int64_t u = side == 0 ? u0 : u1;
+        const T* __restrict xu = x + u * df;
+        const T* __restrict gu = g + u * df;
+        for (int64_t j = 0; j < d; ++j) {
+          for (int64_t q = 0; q < f; ++q) {
+            gt[q * d + j] = gu[j * f + q];
+            xt[q * d + j] = xu[j * f + q];
+          }
+        }
+        T* __restrict out = gF + (2 * e + side) * dd;
+        const T sign = side == 0 ? T(1) : T(-1);
+        for (int64_t t = 0; t < dd; ++t) out[t] = T(0);
+        for (int64_t q = 0; q < f; ++q) {  // q outer: the d rows are independent
+          const T* __restrict gq = gt + q * d;
+          const T* __restrict xq = xt + q * d;
+          for (int64_t i = 0; i < d; ++i) {
+            const T a = sign * re[i * f + q], b = sign * se[i * f + q];
+            T* __restrict oi = out + i * d;
+            for (int64_t j = 0; j < d; ++j) oi[j] += a * gq[j] + b * xq[j];
+          }
+        }
+      }
+    }
+  });
+}
+
+// Per-thread partials are used while they stay small (threads * N * d * f values
+// within the caller's byte budget); larger graphs take the CSR path (coboundary
+// stored, node sums over the incidence CSR, maps read twice).
+
+// Calls f(Dims<kD, kF>{d, f}) with compile-time sizes for the common shapes.
+template <typename Fn>
+void dispatch_dims(int64_t d, int64_t f, Fn&& fn) {
+#define GRAPHLEARN_SHEAF_DIMS(D, F) \
+  if (d == D && f == F) return fn(Dims<D, F>{d, f});
+  GRAPHLEARN_SHEAF_DIMS(8, 8)
+  GRAPHLEARN_SHEAF_DIMS(8, 16)
+  GRAPHLEARN_SHEAF_DIMS(8, 32)
+  GRAPHLEARN_SHEAF_DIMS(4, 8)
+  GRAPHLEARN_SHEAF_DIMS(4, 16)
+  GRAPHLEARN_SHEAF_DIMS(16, 4)
+  GRAPHLEARN_SHEAF_DIMS(16, 8)
+#undef GRAPHLEARN_SHEAF_DIMS
+  fn(Dims<0, 0>{d, f});
+}
+
+// Calls f(Dims<kD, 0>{d, 0}) with a compile-time d for the common stalk dimensions.
+template <typename Fn>
+void dispatch_d(int64_t d, Fn&& fn) {
+  if (d == 2) return fn(Dims<2, 0>{d, 0});
+  if (d == 4) return fn(Dims<4, 0>{d, 0});
+  if (d == 8) return fn(Dims<8, 0>{d, 0});
+  if (d == 16) return fn(Dims<16, 0>{d, 0});
+  fn(Dims<0, 0>{d, 0});
+}
+
+void check_laplacian_args(const torch::Tensor& maps, const torch::Tensor& x,
+                          const torch::Tensor& row, const torch::Tensor& col,
+                          const torch::Tensor& rowptr, const torch::Tensor& perm) {
+  TORCH_CHECK(maps.dim() == 4 && maps.size(1) == 2 && maps.size(2) == maps.size(3),
+              "sheaf: maps must be [E, 2, d, d]");
+  TORCH_CHECK(x.dim() == 3 && x.size(1) == maps.size(2), "sheaf: x must be [N, d, f]");
+  check_like(maps, x, "maps");
+  TORCH_CHECK(x.device().is_cpu() && x.is_contiguous(), "sheaf: x must be a contiguous CPU tensor");
+  for (auto* t : {&row, &col, &rowptr, &perm}) check_long(*t, "an index");
+  TORCH_CHECK(row.numel() == maps.size(0) && col.numel() == maps.size(0) &&
+                  perm.numel() == 2 * maps.size(0) && rowptr.numel() == x.size(0) + 1,
+              "sheaf: index sizes do not match maps [E, ...] and x [N, ...]");
+}
+
+bool use_partials(const torch::Tensor& x, int64_t budget_bytes) {
+  return int64_t(at::get_num_threads()) * x.numel() * int64_t(x.element_size()) <=
+         budget_bytes;
+}
+
+// Sum of the per-thread partials [threads, N, d, f] -> [N, d, f].
+torch::Tensor reduce_partials(const torch::Tensor& partial) {
+  return partial.size(0) == 1 ? partial[0] : partial.sum(0);
+}
+
+// -> [L_F x, r] (r: the coboundary, kept for the backward of the CSR path; undefined
+// on the partials path, whose backward recomputes it)
+std::vector<torch::Tensor> laplacian_forward(torch::Tensor maps, torch::Tensor x,
+                                             torch::Tensor row, torch::Tensor col,
+                                             torch::Tensor rowptr, torch::Tensor perm,
+                                             int64_t partial_budget_bytes) {
+  check_laplacian_args(maps, x, row, col, rowptr, perm);
+  const int64_t E = maps.size(0), d = maps.size(2), N = x.size(0), f = x.size(2);
+  torch::Tensor y, r;
+  if (use_partials(x, partial_budget_bytes)) {
+    auto partial = torch::zeros({at::get_num_threads(), N, d, f}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sheaf_laplacian_forward", [&] {
+      dispatch_dims(d, f, [&](auto dims) {
+        laplacian_edges<scalar_t>(maps.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(),
+                                  row.data_ptr<int64_t>(), col.data_ptr<int64_t>(),
+                                  partial.data_ptr<scalar_t>(), N, E, dims);
+      });
+    });
+    return {reduce_partials(partial), r};
+  }
+  r = torch::empty({E, d, f}, x.options());
+  y = torch::empty_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sheaf_laplacian_forward", [&] {
+    dispatch_dims(d, f, [&](auto dims) {
+      coboundary<scalar_t>(maps.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(),
+                           row.data_ptr<int64_t>(), col.data_ptr<int64_t>(),
+                           r.data_ptr<scalar_t>(), E, dims);
+      coboundary_adjoint<scalar_t>(maps.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(),
+                                   rowptr.data_ptr<int64_t>(), perm.data_ptr<int64_t>(),
+                                   y.data_ptr<scalar_t>(), N, E, dims);
+    });
+  });
+  return {y, r};
+}
+
+// -> [grad maps (or undefined), grad x (or undefined)]; r undefined: the partials path
+std::vector<torch::Tensor> laplacian_backward(torch::Tensor maps, torch::Tensor x,
+                                              std::optional<torch::Tensor> r,
+                                              torch::Tensor grad, torch::Tensor row,
+                                              torch::Tensor col, torch::Tensor rowptr,
+                                              torch::Tensor perm, bool need_maps,
+                                              bool need_x) {
+  check_laplacian_args(maps, x, row, col, rowptr, perm);
+  check_like(grad, x, "grad");
+  TORCH_CHECK(grad.sizes() == x.sizes(), "sheaf: grad must have x's shape");
+  const int64_t E = maps.size(0), d = maps.size(2), N = x.size(0), f = x.size(2);
+  torch::Tensor grad_maps, grad_x;
+  if (need_maps) grad_maps = torch::empty_like(maps);
+  if (!r.has_value() || !r->defined()) {
+    torch::Tensor partial;
+    if (need_x) partial = torch::zeros({at::get_num_threads(), N, d, f}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sheaf_laplacian_backward", [&] {
+      dispatch_dims(d, f, [&](auto dims) {
+        laplacian_edges_backward<scalar_t>(
+            maps.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
+            row.data_ptr<int64_t>(), col.data_ptr<int64_t>(),
+            need_maps ? grad_maps.data_ptr<scalar_t>() : nullptr,
+            need_x ? partial.data_ptr<scalar_t>() : nullptr, N, E, dims);
+      });
+    });
+    if (need_x) grad_x = reduce_partials(partial);
+    return {grad_maps, grad_x};
+  }
+  check_like(*r, x, "r");
+  auto s = torch::empty({E, d, f}, x.options());
+  if (need_x) grad_x = torch::empty_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sheaf_laplacian_backward", [&] {
+    const scalar_t* F = maps.data_ptr<scalar_t>();
+    dispatch_dims(d, f, [&](auto dims) {
+      coboundary<scalar_t>(F, grad.data_ptr<scalar_t>(), row.data_ptr<int64_t>(),
+                           col.data_ptr<int64_t>(), s.data_ptr<scalar_t>(), E, dims);
+      if (need_x) {
+        coboundary_adjoint<scalar_t>(F, s.data_ptr<scalar_t>(), rowptr.data_ptr<int64_t>(),
+                                     perm.data_ptr<int64_t>(), grad_x.data_ptr<scalar_t>(),
+                                     N, E, dims);
+      }
+      if (need_maps) {
+        map_grad<scalar_t>(r->data_ptr<scalar_t>(), s.data_ptr<scalar_t>(),
+                           x.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
+                           row.data_ptr<int64_t>(), col.data_ptr<int64_t>(),
+                           grad_maps.data_ptr<scalar_t>(), E, dims);
+      }
+    });
+  });
+  return {grad_maps, grad_x};
+}
+
+// D_v = sum_i F_i^T F_i over v's incidences ([N, d, d]).
+torch::Tensor degree_forward(torch::Tensor maps, torch::Tensor rowptr, torch::Tensor perm) {
+  TORCH_CHECK(maps.dim() == 4 && maps.size(1) == 2 && maps.size(2) == maps.size(3) &&
+                  maps.device().is_cpu() && maps.is_contiguous(),
+              "sheaf: maps must be a contiguous CPU [E, 2, d, d] tensor");
+  check_long(rowptr, "rowptr");
+  check_long(perm, "perm");
+  TORCH_CHECK(perm.numel() == 2 * maps.size(0), "sheaf: perm must have 2E entries");
+  const int64_t E = maps.size(0), N = rowptr.numel() - 1;
+  auto D = torch::empty({N, maps.size(2), maps.size(2)}, maps.options());
+  AT_DISPATCH_FLOATING_TYPES(maps.scalar_type(), "sheaf_degree_forward", [&] {
+   dispatch_d(maps.size(2), [&](auto dims) {
+    const int64_t d = dims.d(), dd = d * d;
+    const scalar_t* F = maps.data_ptr<scalar_t>();
+    scalar_t* out = D.data_ptr<scalar_t>();
+    const int64_t* ptr = rowptr.data_ptr<int64_t>();
+    const int64_t* pm = perm.data_ptr<int64_t>();
+    at::parallel_for(0, N, kNodeGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t v = begin; v < end; ++v) {
+        scalar_t* __restrict dv = out + v * dd;
+        for (int64_t t = 0; t < dd; ++t) dv[t] = scalar_t(0);
+        for (int64_t p = ptr[v]; p < ptr[v + 1]; ++p) {
+          const int64_t k = pm[p];
+          const int64_t e = k >= E ? k - E : k;
+          const scalar_t* __restrict fi = F + (2 * e + (k >= E ? 1 : 0)) * dd;
+          for (int64_t i = 0; i < d; ++i) {  // D += F^T F: D[j, q] += F[i, j] F[i, q]
+            const scalar_t* __restrict fr = fi + i * d;
+            for (int64_t j = 0; j < d; ++j) {
+              const scalar_t a = fr[j];
+              scalar_t* __restrict dj = dv + j * d;
+              for (int64_t q = 0; q < d; ++q) dj[q] += a * fr[q];
+            }
+          }
+        }
+      }
+    });
+   });
+  });
+  return D;
+}
+
+// grad F_i = F_i (G_v + G_v^T) for every incidence i of node v.
+torch::Tensor degree_backward(torch::Tensor maps, torch::Tensor grad, torch::Tensor rowptr,
+                              torch::Tensor perm) {
+  check_like(grad, maps, "grad");
+  check_long(rowptr, "rowptr");
+  check_long(perm, "perm");
+  const int64_t E = maps.size(0), N = rowptr.numel() - 1;
+  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == N && grad.size(1) == maps.size(2) &&
+                  grad.size(2) == maps.size(2),
+              "sheaf: grad must be [N, d, d]");
+  auto gF = torch::empty_like(maps);
+  AT_DISPATCH_FLOATING_TYPES(maps.scalar_type(), "sheaf_degree_backward", [&] {
+   dispatch_d(maps.size(2), [&](auto dims) {
+    const int64_t d = dims.d(), dd = d * d;
+    const scalar_t* F = maps.data_ptr<scalar_t>();
+    const scalar_t* G = grad.data_ptr<scalar_t>();
+    scalar_t* out = gF.data_ptr<scalar_t>();
+    const int64_t* ptr = rowptr.data_ptr<int64_t>();
+    const int64_t* pm = perm.data_ptr<int64_t>();
+    at::parallel_for(0, N, kNodeGrain, [&](int64_t begin, int64_t end) {
+      std::vector<scalar_t> sym(dd);
+      for (int64_t v = begin; v < end; ++v) {
+        if (ptr[v] == ptr[v + 1]) continue;
+        const scalar_t* gv = G + v * dd;
+        for (int64_t j = 0; j < d; ++j)
+          for (int64_t q = 0; q < d; ++q) sym[j * d + q] = gv[j * d + q] + gv[q * d + j];
+        for (int64_t p = ptr[v]; p < ptr[v + 1]; ++p) {
+          const int64_t k = pm[p];
+          const int64_t e = k >= E ? k - E : k;
+          const int64_t off = (2 * e + (k >= E ? 1 : 0)) * dd;
+          const scalar_t* __restrict fi = F + off;
+          scalar_t* __restrict oi = out + off;
+          for (int64_t i = 0; i < d; ++i) {
+            scalar_t* __restrict o = oi + i * d;
+            for (int64_t q = 0; q < d; ++q) o[q] = scalar_t(0);
+            for (int64_t j = 0; j < d; ++j) {
+              const scalar_t a = fi[i * d + j];
+              const scalar_t* __restrict sj = sym.data() + j * d;
+              for (int64_t q = 0; q < d; ++q) o[q] += a * sj[q];
+            }
+          }
+        }
+      }
+    });
+   });
+  });
+  return gF;
+}
+
+}  // namespace
+
+void register_sheaf(pybind11::module_& m) {
+  m.def("sheaf_laplacian_forward", &laplacian_forward,
+        "sheaf L_F x from full maps -> [L_F x, coboundary r]");
+  m.def("sheaf_laplacian_backward", &laplacian_backward,
+        "sheaf L_F x backward -> [grad maps, grad x]");
+  m.def("sheaf_degree_forward", &degree_forward, "sum of F^T F per node -> [N, d, d]");
+  m.def("sheaf_degree_backward", &degree_backward, "degree backward -> grad maps");
+}

@@ -1,0 +1,201 @@
+r"""Sheaf-Laplacian products for full ``d x d`` restriction maps, fused on CPU.
+
+For restriction maps ``maps [E, 2, d, d]`` on the undirected edges ``(row_e, col_e)``
+(``maps[e, 0]`` :math:`= F_{row \trianglelefteq e}`, ``maps[e, 1]``
+:math:`= F_{col \trianglelefteq e}`) and node signals ``x [N, d, f]``:
+
+* :func:`block_laplacian` is :math:`L_F x = \delta^\top \delta x`, the coboundary
+  :math:`(\delta x)_e = F_{row \trianglelefteq e} x_{row} - F_{col \trianglelefteq e} x_{col}`
+  followed by its adjoint: the sheaf Laplacian without forming its blocks
+  (:math:`-F_v^\top F_u` per edge, :math:`\sum_e F_v^\top F_v` per node);
+* :func:`block_degree` is :math:`D_v = \sum_{e \ni v} F_{v \trianglelefteq e}^\top F_{v \trianglelefteq e}`,
+  ``[N, d, d]`` (the normaliser's input).
+
+Each has a plain-PyTorch reference (``backend="reference"``: gathers, batched
+products, ``index_add``; the specification) and a fused CPU kernel
+(``backend="cpu"``, ``graphlearn/ops/cpu/sheaf.cpp``, built with the ``rspmm``
+kernel): per edge two small products forward, no ``[E, d, d]`` blocks and no
+``index_add`` (node sums run over the incidence CSR of
+:func:`graphlearn.nn.sheaf.sheaf_graph`), a hand-written backward of the same
+cost for ``maps`` and ``x``. ``"auto"`` takes the kernel for CPU float32/float64
+tensors when it builds, else the reference (other devices: the reference).
+
+The kernel's backward is ``once_differentiable`` (no double backward).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from graphlearn.ops.graph import RelGraph
+from graphlearn.registry import normalize_name
+
+__all__ = ["SHEAF_BACKENDS", "block_degree", "block_degree_reference", "block_laplacian",
+           "block_laplacian_reference"]
+
+SHEAF_BACKENDS = ("auto", "reference", "cpu")
+#: The fused forward keeps one ``[N, d, f]`` partial sum per thread (one pass over the
+#: maps) while ``threads * N * d * f`` values fit in this many bytes; beyond it, the
+#: coboundary is stored and node sums run over the incidence CSR (maps read twice).
+PARTIAL_BUDGET_BYTES = 256 << 20
+
+
+def _check(maps: Tensor, graph: RelGraph, x: Tensor | None = None) -> None:
+    if maps.dim() != 4 or maps.size(1) != 2 or maps.size(2) != maps.size(3):
+        raise ValueError(f"sheaf ops: maps must be [E, 2, d, d], got {list(maps.shape)}")
+    if graph.num_edges != 2 * maps.size(0):
+        raise ValueError(f"sheaf ops: graph has {graph.num_edges} directed edges; maps are for "
+                         f"{maps.size(0)} undirected edges (sheaf_graph has 2 per edge)")
+    if x is not None and (x.dim() != 3 or x.size(0) != graph.num_nodes
+                          or x.size(1) != maps.size(2)):
+        raise ValueError(f"sheaf ops: x must be [N, d, f] = [{graph.num_nodes}, {maps.size(2)}, "
+                         f"f], got {list(x.shape)}")
+
+
+_ENDPOINTS: weakref.WeakKeyDictionary[RelGraph, tuple[Tensor, Tensor]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _endpoints(graph: RelGraph) -> tuple[Tensor, Tensor]:
+    """``(row, col)`` of the undirected edges of a :func:`sheaf_graph` (its directed
+    edges ``k < E`` run ``col_k -> row_k``), computed once per graph."""
+    if graph not in _ENDPOINTS:
+        _ENDPOINTS[graph] = _endpoints_of(graph)
+    return _ENDPOINTS[graph]
+
+
+def _endpoints_of(graph: RelGraph) -> tuple[Tensor, Tensor]:
+    num_edges = graph.num_edges // 2
+    target = torch.repeat_interleave(torch.arange(graph.num_nodes, device=graph.device),
+                                     graph.in_degree)
+    row = torch.empty(graph.num_edges, dtype=torch.long, device=graph.device)
+    col = torch.empty_like(row)
+    row[graph.perm] = target
+    col[graph.perm] = graph.col
+    return row[:num_edges], col[:num_edges]
+
+
+def _kernel(backend: str, *tensors: Tensor):
+    """The C++ extension for this call, or ``None`` for the reference."""
+    name = normalize_name(backend) if isinstance(backend, str) else backend
+    if name not in SHEAF_BACKENDS:
+        raise ValueError(f"sheaf ops: backend must be one of {', '.join(SHEAF_BACKENDS)}, "
+                         f"got {backend!r}")
+    if name == "reference":
+        return None
+    from graphlearn.ops.cpu import SUPPORTED_DTYPES, cpu_extension_error, load_cpu_extension
+
+    reason = None
+    if any(t.device.type != "cpu" for t in tensors):
+        reason = "it runs on CPU tensors only"
+    elif any(t.dtype not in SUPPORTED_DTYPES for t in tensors):
+        reason = "it supports float32 and float64 only"
+    elif len({t.dtype for t in tensors}) > 1:
+        reason = "maps and x must share a dtype"
+    else:
+        ext = load_cpu_extension()
+        if ext is not None:
+            return ext
+        reason = f"the C++ kernel could not be built ({cpu_extension_error()})"
+    if name == "cpu":
+        from graphlearn.ops.dispatch import BackendUnavailableError
+
+        raise BackendUnavailableError(f"sheaf ops: backend='cpu' cannot run: {reason}")
+    return None
+
+
+# -- references -----------------------------------------------------------------------------
+
+
+def block_laplacian_reference(maps: Tensor, x: Tensor, row: Tensor, col: Tensor) -> Tensor:
+    """:math:`\\delta^\\top \\delta x` with gathers, batched products and ``index_add``."""
+    f_row, f_col = maps[:, 0], maps[:, 1]  # (E, d, d)
+    r = f_row @ x.index_select(0, row) - f_col @ x.index_select(0, col)  # (E, d, f)
+    out = torch.zeros_like(x).index_add(0, row, f_row.transpose(1, 2) @ r)
+    return out.index_add(0, col, -(f_col.transpose(1, 2) @ r))
+
+
+def block_degree_reference(maps: Tensor, row: Tensor, col: Tensor, num_nodes: int) -> Tensor:
+    """:math:`\\sum_e F^\\top F` per node with batched products and ``index_add``."""
+    f_row, f_col = maps[:, 0], maps[:, 1]
+    d = maps.size(-1)
+    degree = maps.new_zeros(num_nodes, d, d).index_add(0, row, f_row.transpose(1, 2) @ f_row)
+    return degree.index_add(0, col, f_col.transpose(1, 2) @ f_col)
+
+
+# -- fused CPU --------------------------------------------------------------------------------
+
+
+class _BlockLaplacianCPU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, maps, x, row, col, rowptr, perm, ext):  # type: ignore[override]
+        out, r = ext.sheaf_laplacian_forward(maps, x, row, col, rowptr, perm,
+                                             PARTIAL_BUDGET_BYTES)
+        ctx.save_for_backward(maps, x, r, row, col, rowptr, perm)
+        ctx.ext = ext
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        maps, x, r, row, col, rowptr, perm = ctx.saved_tensors
+        need_maps, need_x = ctx.needs_input_grad[:2]
+        if not (need_maps or need_x):
+            return (None,) * 7
+        grad_maps, grad_x = ctx.ext.sheaf_laplacian_backward(
+            maps, x, r, grad.contiguous(), row, col, rowptr, perm, need_maps, need_x)
+        return (grad_maps if need_maps else None, grad_x if need_x else None,
+                None, None, None, None, None)
+
+
+class _BlockDegreeCPU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, maps, rowptr, perm, ext):  # type: ignore[override]
+        ctx.save_for_backward(maps, rowptr, perm)
+        ctx.ext = ext
+        return ext.sheaf_degree_forward(maps, rowptr, perm)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        maps, rowptr, perm = ctx.saved_tensors
+        return ctx.ext.sheaf_degree_backward(maps, grad.contiguous(), rowptr, perm), None, None, None
+
+
+def block_laplacian(maps: Tensor, x: Tensor, graph: RelGraph, backend: str = "auto") -> Tensor:
+    r""":math:`L_F x` for full restriction maps, without forming the Laplacian's blocks.
+
+    Args:
+        maps: ``[E, 2, d, d]``, the maps of the ``E`` undirected edges of ``graph``
+            (``[:, 0]`` the row endpoint's, ``[:, 1]`` the column endpoint's).
+        x: ``[N, d, f]`` node signals.
+        graph: :func:`graphlearn.nn.sheaf.sheaf_graph` of the edges (``2E`` directed).
+        backend: ``"auto"`` (default), ``"cpu"`` (the fused kernel; an error when it
+            cannot run) or ``"reference"``.
+
+    Returns:
+        ``[N, d, f]``; differentiable w.r.t. ``maps`` and ``x``. Nodes without edges
+        get 0.
+    """
+    _check(maps, graph, x)
+    ext = _kernel(backend, maps, x)
+    row, col = _endpoints(graph)
+    if ext is None or maps.size(0) == 0:
+        return block_laplacian_reference(maps, x, row, col)
+    return _BlockLaplacianCPU.apply(maps.contiguous(), x.contiguous(), row, col,
+                                    graph.rowptr, graph.perm, ext)
+
+
+def block_degree(maps: Tensor, graph: RelGraph, backend: str = "auto") -> Tensor:
+    r""":math:`D_v = \sum_{e \ni v} F_{v \trianglelefteq e}^\top F_{v \trianglelefteq e}`,
+    ``[N, d, d]`` (arguments as :func:`block_laplacian`); differentiable w.r.t. ``maps``."""
+    _check(maps, graph)
+    ext = _kernel(backend, maps)
+    if ext is None or maps.size(0) == 0:
+        row, col = _endpoints(graph)
+        return block_degree_reference(maps, row, col, graph.num_nodes)
+    return _BlockDegreeCPU.apply(maps.contiguous(), graph.rowptr, graph.perm, ext)

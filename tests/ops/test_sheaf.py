@@ -1,0 +1,141 @@
+"""The fused sheaf-Laplacian kernels (graphlearn.ops.sheaf) against plain PyTorch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from graphlearn.nn.sheaf import sheaf_graph, undirected_edge_index
+from graphlearn.ops import BackendUnavailableError
+from graphlearn.ops import sheaf as sheaf_ops
+from graphlearn.ops.sheaf import block_degree, block_laplacian
+
+F64 = torch.float64
+
+
+def random_graph(num_nodes: int, num_edges: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return undirected_edge_index(torch.randint(0, num_nodes, (2, num_edges), generator=gen),
+                                 num_nodes)
+
+
+def test_one_edge_by_hand():
+    # d = 1, one edge 0 - 1 with maps a, b: the coboundary is r = a x0 - b x1 and
+    # L_F x = [a r, -b r]; node 2 has no edge; D = [a², b², 0]
+    edges = torch.tensor([[0], [1]])
+    graph = sheaf_graph(edges, 3)
+    a, b = 2.0, -3.0
+    maps = torch.tensor([a, b], dtype=F64).view(1, 2, 1, 1)
+    x = torch.tensor([5.0, 7.0, 11.0], dtype=F64).view(3, 1, 1)
+    r = a * 5.0 - b * 7.0
+    for backend in ("reference", "auto"):
+        out = block_laplacian(maps, x, graph, backend)
+        assert out.flatten().tolist() == [a * r, -b * r, 0.0]
+        assert block_degree(maps, graph, backend).flatten().tolist() == [a * a, b * b, 0.0]
+
+
+def _outputs_and_grads(fn, inputs, weight):
+    inputs = [t.detach().clone().requires_grad_() for t in inputs]
+    out = fn(*inputs)
+    grads = torch.autograd.grad((out * weight).sum(), inputs)
+    return out, *grads
+
+
+# (8, 8), (4, 16), (16, 4): compile-time shapes of the kernel; (3, 5), (1, 1): generic
+@pytest.mark.parametrize("d,f", [(8, 8), (4, 16), (16, 4), (3, 5), (1, 1)])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("partials", [True, False], ids=["partials", "csr"])
+def test_laplacian_matches_the_reference_with_gradients(cpu_kernel, monkeypatch, d, f, dtype,
+                                                        partials):
+    if not partials:  # force the CSR path of large graphs
+        monkeypatch.setattr(sheaf_ops, "PARTIAL_BUDGET_BYTES", 0)
+    num_nodes = 30  # ids 25..29 have no edge
+    edges = random_graph(25, 90, seed=d * 10 + f)
+    graph = sheaf_graph(edges, num_nodes)
+    gen = torch.Generator().manual_seed(1)
+    maps = torch.randn(edges.size(1), 2, d, d, generator=gen, dtype=dtype)
+    x = torch.randn(num_nodes, d, f, generator=gen, dtype=dtype)
+    weight = torch.randn(num_nodes, d, f, generator=gen, dtype=dtype)
+    tol = dict(atol=1e-12, rtol=1e-10) if dtype == F64 else dict(atol=1e-4, rtol=1e-4)
+    results = [_outputs_and_grads(lambda m, v, b=backend: block_laplacian(m, v, graph, b),
+                                  (maps, x), weight) for backend in ("reference", "cpu")]
+    for ours, reference in zip(results[1], results[0]):
+        torch.testing.assert_close(ours, reference, **tol)
+    assert results[1][0][25:].abs().max() == 0 and results[1][2][25:].abs().max() == 0
+
+
+@pytest.mark.parametrize("d", [8, 3, 1])
+def test_degree_matches_the_reference_with_gradients(cpu_kernel, d):
+    num_nodes = 20
+    edges = random_graph(16, 60, seed=d)
+    graph = sheaf_graph(edges, num_nodes)
+    gen = torch.Generator().manual_seed(2)
+    maps = torch.randn(edges.size(1), 2, d, d, generator=gen, dtype=F64)
+    weight = torch.randn(num_nodes, d, d, generator=gen, dtype=F64)  # not symmetric
+    results = [_outputs_and_grads(lambda m, b=backend: block_degree(m, graph, b), (maps,),
+                                  weight) for backend in ("reference", "cpu")]
+    for ours, reference in zip(results[1], results[0]):
+        torch.testing.assert_close(ours, reference, atol=1e-12, rtol=1e-10)
+    # D_v = sum of F^T F over v's incidences, by hand for one node
+    v = int(edges[0, 0])
+    expected = sum(maps[e, side].T @ maps[e, side] for side in (0, 1)
+                   for e in range(edges.size(1)) if int(edges[side, e]) == v)
+    torch.testing.assert_close(results[1][0][v], expected)
+
+
+@pytest.mark.parametrize("partials", [True, False], ids=["partials", "csr"])
+def test_gradcheck(cpu_kernel, monkeypatch, partials):
+    if not partials:
+        monkeypatch.setattr(sheaf_ops, "PARTIAL_BUDGET_BYTES", 0)
+    edges = random_graph(6, 10, seed=3)
+    graph = sheaf_graph(edges, 7)
+    gen = torch.Generator().manual_seed(4)
+    maps = torch.randn(edges.size(1), 2, 3, 3, generator=gen, dtype=F64, requires_grad=True)
+    x = torch.randn(7, 3, 2, generator=gen, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda m, v: block_laplacian(m, v, graph, "cpu"), (maps, x))
+    assert torch.autograd.gradcheck(lambda m: block_degree(m, graph, "cpu"), (maps,))
+
+
+def test_gradient_to_one_input_only(cpu_kernel):
+    edges = random_graph(8, 20, seed=5)
+    graph = sheaf_graph(edges, 8)
+    maps = torch.randn(edges.size(1), 2, 4, 4, dtype=F64)
+    x = torch.randn(8, 4, 3, dtype=F64)
+    for grad_of in ("maps", "x"):
+        m = maps.clone().requires_grad_(grad_of == "maps")
+        v = x.clone().requires_grad_(grad_of == "x")
+        ref_m, ref_v = maps.clone().requires_grad_(grad_of == "maps"), \
+            x.clone().requires_grad_(grad_of == "x")
+        (block_laplacian(m, v, graph, "cpu") ** 2).sum().backward()
+        (block_laplacian(ref_m, ref_v, graph, "reference") ** 2).sum().backward()
+        ours, reference = (m.grad, ref_m.grad) if grad_of == "maps" else (v.grad, ref_v.grad)
+        torch.testing.assert_close(ours, reference)
+
+
+def test_non_contiguous_maps_and_no_edges(cpu_kernel):
+    edges = random_graph(8, 20, seed=6)
+    graph = sheaf_graph(edges, 8)
+    maps = torch.randn(2, edges.size(1), 3, 3, dtype=F64).transpose(0, 1)  # a view
+    x = torch.randn(8, 3, 2, dtype=F64)
+    torch.testing.assert_close(block_laplacian(maps, x, graph, "cpu"),
+                               block_laplacian(maps, x, graph, "reference"))
+    empty = sheaf_graph(torch.zeros(2, 0, dtype=torch.long), 8)
+    none = torch.zeros(0, 2, 3, 3, dtype=F64)
+    assert block_laplacian(none, x, empty, "cpu").abs().max() == 0
+    assert block_degree(none, empty, "cpu").shape == (8, 3, 3)
+
+
+def test_bad_input_errors():
+    edges = random_graph(8, 20, seed=7)
+    graph = sheaf_graph(edges, 8)
+    maps = torch.randn(edges.size(1), 2, 3, 3)
+    with pytest.raises(ValueError, match=r"maps must be \[E, 2, d, d\]"):
+        block_laplacian(maps[:, 0], torch.randn(8, 3, 2), graph)
+    with pytest.raises(ValueError, match="maps are for"):
+        block_laplacian(maps[1:], torch.randn(8, 3, 2), graph)
+    with pytest.raises(ValueError, match=r"x must be \[N, d, f\] = \[8, 3, f\]"):
+        block_laplacian(maps, torch.randn(8, 2, 2), graph)
+    with pytest.raises(ValueError, match="backend must be one of auto, reference, cpu"):
+        block_laplacian(maps, torch.randn(8, 3, 2), graph, backend="triton")
+    with pytest.raises(BackendUnavailableError, match="float32 and float64"):
+        block_laplacian(maps.half(), torch.randn(8, 3, 2).half(), graph, backend="cpu")
