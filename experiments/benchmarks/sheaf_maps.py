@@ -4,6 +4,8 @@ Issue 6: the orthogonal, general and matrix-exponential families were too slow f
 the ML-100K grid. This script measures, for each family in ``--families`` (default:
 every registered one, plus ``orthogonal@sequential``: the orthogonal family with
 the reference Householder product, one reflection at a time,
+``orthogonal@wy``: with the compact-WY product (batched products) instead of
+the fused CPU kernel,
 ``orthogonal_exp@torch``: the matrix-exponential family with
 :func:`torch.linalg.matrix_exp` instead of the Taylor scaling and squaring, and
 ``general@reference`` / ``orthogonal@reference``: the layers' ``backend="reference"``,
@@ -57,7 +59,8 @@ from recommenders import CONFIGS, Bench
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = CONFIGS / "sheaf_rec.yaml"
 SEQUENTIAL = "orthogonal@sequential"
-REFERENCES = (SEQUENTIAL, "orthogonal_exp@torch", "general@reference", "orthogonal@reference")
+REFERENCES = (SEQUENTIAL, "orthogonal@wy", "orthogonal_exp@torch", "general@reference",
+              "orthogonal@reference")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

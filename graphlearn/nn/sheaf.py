@@ -52,7 +52,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn.ops import BACKENDS, RelGraph, rspmm
-from graphlearn.ops.sheaf import block_degree, block_degree_reference, block_laplacian
+from graphlearn.ops.sheaf import (
+    block_degree,
+    block_degree_reference,
+    block_laplacian,
+    householder_cpu,
+)
 from graphlearn.registry import Registry, normalize_name
 
 __all__ = [
@@ -275,7 +280,7 @@ def sym_matrix_power(a: Tensor, p: float) -> Tensor:
     return _SymMatrixPower.apply(a, float(p))
 
 
-def householder_product(vectors: Tensor, method: str = "wy") -> Tensor:
+def householder_product(vectors: Tensor, method: str = "auto") -> Tensor:
     r"""The product :math:`H_1 H_2 \cdots H_k` of Householder reflections
     :math:`H_j = I - 2 v_j v_j^\top / \|v_j\|^2`.
 
@@ -289,17 +294,26 @@ def householder_product(vectors: Tensor, method: str = "wy") -> Tensor:
 
     with :math:`V = [v_1, \dots, v_k]`: three batched products and one triangular
     solve. ``method="sequential"`` is the reference: ``k`` rank-one updates, one
-    reflection at a time. The tests compare the two; for the speed of each, run
+    reflection at a time. ``method="cpu"`` is the fused CPU kernel
+    (:func:`graphlearn.ops.sheaf.householder_cpu`: each matrix built in a
+    thread-local buffer, forward and backward in :math:`O(k d^2)`), and
+    ``"auto"`` (default) takes it for CPU float32/float64 tensors when it builds,
+    else ``"wy"``. The tests compare all of them; for the speed of each, run
     ``experiments/benchmarks/sheaf_maps.py``.
 
     Args:
         vectors: ``[..., k, d]``, the reflection vectors :math:`v_j` (non-zero).
-        method: ``"wy"`` or ``"sequential"``.
+        method: ``"auto"``, ``"cpu"``, ``"wy"`` or ``"sequential"``.
 
     Returns:
         ``[..., d, d]`` orthogonal matrices of determinant :math:`(-1)^k`.
     """
     k, d = vectors.shape[-2:]
+    if method in ("auto", "cpu"):
+        fused = householder_cpu(vectors, method)
+        if fused is not None:
+            return fused
+        method = "wy"
     eye = torch.eye(d, dtype=vectors.dtype, device=vectors.device)
     if method == "sequential":
         out = eye.expand(*vectors.shape[:-2], d, d)
@@ -311,7 +325,7 @@ def householder_product(vectors: Tensor, method: str = "wy") -> Tensor:
         return out
     if method != "wy":
         raise ValueError(f"householder_product: unknown method {method!r} "
-                         f"(valid: wy, sequential)")
+                         f"(valid: auto, cpu, wy, sequential)")
     gram = vectors @ vectors.transpose(-1, -2)  # (..., k, k): V^T V
     # S = gram * (1 above the diagonal, 1/2 on it, 0 below): one product (triu is slower)
     weight = torch.ones(k, k, dtype=vectors.dtype, device=vectors.device).triu(1) \
@@ -579,7 +593,7 @@ class HouseholderMaps(RestrictionMaps):
     name = "orthogonal"
     diagonal_degree = True
     #: :func:`householder_product`'s ``method`` (``"sequential"``: the reference)
-    method = "wy"
+    method = "auto"
 
     @classmethod
     def num_params(cls, d: int) -> int:

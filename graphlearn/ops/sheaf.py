@@ -8,6 +8,10 @@ For restriction maps ``maps [E, 2, d, d]`` on the undirected edges ``(row_e, col
   :math:`(\delta x)_e = F_{row \trianglelefteq e} x_{row} - F_{col \trianglelefteq e} x_{col}`
   followed by its adjoint: the sheaf Laplacian without forming its blocks
   (:math:`-F_v^\top F_u` per edge, :math:`\sum_e F_v^\top F_v` per node);
+* :func:`householder_cpu` is the product :math:`H_1 \cdots H_k` of Householder
+  reflections per row of ``[M, k, d]`` vectors, forward and backward in
+  :math:`O(k d^2)` per matrix (the reference is
+  :func:`graphlearn.nn.sheaf.householder_product`, ``method="sequential"``);
 * :func:`block_degree` is :math:`D_v = \sum_{e \ni v} F_{v \trianglelefteq e}^\top F_{v \trianglelefteq e}`,
   ``[N, d, d]`` (the normaliser's input).
 
@@ -25,6 +29,7 @@ The kernel's backward is ``once_differentiable`` (no double backward).
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import torch
@@ -34,7 +39,7 @@ from torch.autograd.function import once_differentiable
 from graphlearn.ops.graph import RelGraph
 from graphlearn.registry import normalize_name
 
-__all__ = ["SHEAF_BACKENDS", "block_degree", "block_degree_reference", "block_laplacian",
+__all__ = ["SHEAF_BACKENDS", "block_degree", "householder_cpu", "block_degree_reference", "block_laplacian",
            "block_laplacian_reference"]
 
 SHEAF_BACKENDS = ("auto", "reference", "cpu")
@@ -199,3 +204,36 @@ def block_degree(maps: Tensor, graph: RelGraph, backend: str = "auto") -> Tensor
         row, col = _endpoints(graph)
         return block_degree_reference(maps, row, col, graph.num_nodes)
     return _BlockDegreeCPU.apply(maps.contiguous(), graph.rowptr, graph.perm, ext)
+
+
+class _HouseholderCPU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, vectors, ext):  # type: ignore[override]
+        q = ext.householder_forward(vectors)
+        ctx.save_for_backward(vectors, q)
+        ctx.ext = ext
+        return q
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        vectors, q = ctx.saved_tensors
+        return ctx.ext.householder_backward(vectors, q, grad.contiguous()), None
+
+
+def householder_cpu(vectors: Tensor, backend: str = "cpu") -> Tensor | None:
+    r"""The fused product :math:`H_1 \cdots H_k`, :math:`H_j = I - 2 v_j v_j^\top / \|v_j\|^2`,
+    of ``vectors [..., k, d]`` -> ``[..., d, d]``; differentiable.
+
+    ``backend="cpu"`` raises when the kernel cannot run; ``"auto"`` returns ``None``
+    then (the caller uses its own product).
+    """
+    if vectors.dim() < 2:
+        raise ValueError(f"householder_cpu: vectors must be [..., k, d], got "
+                         f"{list(vectors.shape)}")
+    ext = _kernel(backend, vectors)
+    if ext is None:
+        return None
+    *batch, k, d = vectors.shape
+    flat = vectors.reshape(math.prod(batch), k, d).contiguous()
+    return _HouseholderCPU.apply(flat, ext).view(*batch, d, d)
