@@ -177,3 +177,35 @@ def test_householder_gradcheck_and_auto(cpu_kernel):
                                householder_product(vectors, "wy"))
     with pytest.raises(ValueError, match="unknown method 'qr'"):
         householder_product(vectors, "qr")
+
+
+@pytest.mark.parametrize("partials", [True, False], ids=["partials", "csr"])
+def test_several_threads_sum_the_same(cpu_kernel, monkeypatch, partials):
+    # more edges and nodes than one chunk (512 edges, 32 nodes): every thread writes
+    # its own partial (or its own nodes), and the result does not depend on how many
+    if not partials:
+        monkeypatch.setattr(sheaf_ops, "PARTIAL_BUDGET_BYTES", 0)
+    edges = random_graph(400, 4000, seed=8)
+    graph = sheaf_graph(edges, 400)
+    gen = torch.Generator().manual_seed(9)
+    maps = torch.randn(edges.size(1), 2, 2, 2, generator=gen, dtype=F64)
+    x = torch.randn(400, 2, 3, generator=gen, dtype=F64)
+    weight = torch.randn(400, 2, 3, generator=gen, dtype=F64)
+    reference = _outputs_and_grads(lambda m, v: block_laplacian(m, v, graph, "reference"),
+                                   (maps, x), weight)
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2, 4):
+            torch.set_num_threads(count)
+            ours = _outputs_and_grads(lambda m, v: block_laplacian(m, v, graph, "cpu"),
+                                      (maps, x), weight)
+            for a, b in zip(ours, reference):
+                torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+            torch.testing.assert_close(block_degree(maps, graph, "cpu"),
+                                       block_degree(maps, graph, "reference"))
+            vectors = maps.reshape(-1, 2, 2)
+            from graphlearn.nn.sheaf import householder_product
+            torch.testing.assert_close(householder_product(vectors, "cpu"),
+                                       householder_product(vectors, "sequential"))
+    finally:
+        torch.set_num_threads(threads)
