@@ -1,24 +1,16 @@
 """experiments/forward/grid.py: every row's config loads; one real smoke run."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from graphlearn.config import load_config
-
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "forward" / "grid.py"
+from tests.experiments.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def grid():
-    spec = importlib.util.spec_from_file_location("forward_grid", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("forward/grid.py", "forward_grid")
 
 
 @pytest.mark.parametrize("dataset", ["cora", "citeseer"])

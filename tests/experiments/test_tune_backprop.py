@@ -1,22 +1,15 @@
 """experiments/forward/tune_backprop.py: usage errors; one real smoke run."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "forward" / "tune_backprop.py"
+from tests.experiments.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def tune():
-    spec = importlib.util.spec_from_file_location("tune_backprop", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("forward/tune_backprop.py", "tune_backprop")
 
 
 def test_a_negative_weight_decay_is_a_usage_error(tune, capsys):

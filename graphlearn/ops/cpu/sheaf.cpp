@@ -112,44 +112,47 @@ void coboundary_adjoint(const T* F, const T* r, const int64_t* rowptr, const int
   });
 }
 
-// grad F[e, side] = sign (r_e g_u^T + s_e x_u^T), u the incidence's node: accumulated
-// as outer products over the channels, out[i, :] += r[i, q] g_u[:, q] + s[i, q] x_u[:, q]
-// (g_u and x_u transposed into scratch so the inner loop runs over d contiguous).
+// One incidence's map gradient, out = sign (r_e g_u^T + s_e x_u^T) (d x d), u the
+// incidence's node: accumulated as outer products over the channels,
+// out[i, :] += r[i, q] g_u[:, q] + s[i, q] x_u[:, q], with g_u and x_u transposed
+// into scratch (gt, xt: f x d) so the inner loop runs over d contiguous.
+template <typename T, int kD, int kF>
+inline void incidence_map_grad(const T* __restrict re, const T* __restrict se,
+                               const T* __restrict xu, const T* __restrict gu, T sign,
+                               T* __restrict gt, T* __restrict xt, T* __restrict out,
+                               Dims<kD, kF> dims) {
+  const int64_t d = dims.d(), f = dims.f();
+  for (int64_t j = 0; j < d; ++j) {
+    for (int64_t q = 0; q < f; ++q) {
+      gt[q * d + j] = gu[j * f + q];
+      xt[q * d + j] = xu[j * f + q];
+    }
+  }
+  for (int64_t t = 0; t < d * d; ++t) out[t] = T(0);
+  for (int64_t q = 0; q < f; ++q) {  // q outer: the d rows are independent
+    const T* __restrict gq = gt + q * d;
+    const T* __restrict xq = xt + q * d;
+    for (int64_t i = 0; i < d; ++i) {
+      const T a = sign * re[i * f + q], b = sign * se[i * f + q];
+      T* __restrict oi = out + i * d;
+      for (int64_t j = 0; j < d; ++j) oi[j] += a * gq[j] + b * xq[j];
+    }
+  }
+}
+
+// grad F[e, side] for every edge from the stored coboundaries r and s (the CSR path).
 template <typename T, int kD, int kF>
 void map_grad(const T* r, const T* s, const T* x, const T* g, const int64_t* row,
               const int64_t* col, T* gF, int64_t E, Dims<kD, kF> dims) {
   const int64_t d = dims.d(), f = dims.f(), dd = d * d, df = d * f;
   at::parallel_for(0, E, kEdgeGrain, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch(2 * df);
-    T* __restrict gt = scratch.data();
-    T* __restrict xt = gt + df;
     for (int64_t e = begin; e < end; ++e) {
-      const T* __restrict re = r + e * df;
-      const T* __restrict se = s + e * df;
       for (int side = 0; side < 2; ++side) {
         const int64_t u = side == 0 ? row[e] : col[e];
-        const T* __restrict xu = x + u * df;
-        const T* __restrict gu = g + u * df;
-        for (int64_t j = 0; j < d; ++j) {
-          for (int64_t q = 0; q < f; ++q) {
-            gt[q * d + j] = gu[j * f + q];
-            xt[q * d + j] = xu[j * f + q];
-          }
-        }
-        T* __restrict out = gF + (2 * e + side) * dd;
-        const T sign = side == 0 ? T(1) : T(-1);
-        for (int64_t i = 0; i < d; ++i) {
-          T* __restrict oi = out + i * d;
-          for (int64_t j = 0; j < d; ++j) oi[j] = T(0);
-          const T* __restrict ri = re + i * f;
-          const T* __restrict si = se + i * f;
-          for (int64_t q = 0; q < f; ++q) {
-            const T a = sign * ri[q], b = sign * si[q];
-            const T* __restrict gq = gt + q * d;
-            const T* __restrict xq = xt + q * d;
-            for (int64_t j = 0; j < d; ++j) oi[j] += a * gq[j] + b * xq[j];
-          }
-        }
+        incidence_map_grad(r + e * df, s + e * df, x + u * df, g + u * df,
+                           side == 0 ? T(1) : T(-1), scratch.data(), scratch.data() + df,
+                           gF + (2 * e + side) * dd, dims);
       }
     }
   });
@@ -237,26 +240,8 @@ void laplacian_edges_backward(const T* F, const T* x, const T* g, const int64_t*
       edge_coboundary(fr, fc, x + u0 * df, x + u1 * df, re, dims);
       for (int side = 0; side < 2; ++side) {
         const int64_t u = side == 0 ? u0 : u1;
-        const T* __restrict xu = x + u * df;
-        const T* __restrict gu = g + u * df;
-        for (int64_t j = 0; j < d; ++j) {
-          for (int64_t q = 0; q < f; ++q) {
-            gt[q * d + j] = gu[j * f + q];
-            xt[q * d + j] = xu[j * f + q];
-          }
-        }
-        T* __restrict out = gF + (2 * e + side) * dd;
-        const T sign = side == 0 ? T(1) : T(-1);
-        for (int64_t t = 0; t < dd; ++t) out[t] = T(0);
-        for (int64_t q = 0; q < f; ++q) {  // q outer: the d rows are independent
-          const T* __restrict gq = gt + q * d;
-          const T* __restrict xq = xt + q * d;
-          for (int64_t i = 0; i < d; ++i) {
-            const T a = sign * re[i * f + q], b = sign * se[i * f + q];
-            T* __restrict oi = out + i * d;
-            for (int64_t j = 0; j < d; ++j) oi[j] += a * gq[j] + b * xq[j];
-          }
-        }
+        incidence_map_grad(re, se, x + u * df, g + u * df, side == 0 ? T(1) : T(-1), gt, xt,
+                           gF + (2 * e + side) * dd, dims);
       }
     }
   });
@@ -266,18 +251,16 @@ void laplacian_edges_backward(const T* F, const T* x, const T* g, const int64_t*
 // within the caller's byte budget); larger graphs take the CSR path (coboundary
 // stored, node sums over the incidence CSR, maps read twice).
 
-// Calls f(Dims<kD, kF>{d, f}) with compile-time sizes for the common shapes.
+// Calls f(Dims<kD, kF>{d, f}) with compile-time sizes for the common shapes (d * f = 64,
+// the recommender's and the ablations'); few of them, to keep the build short.
 template <typename Fn>
 void dispatch_dims(int64_t d, int64_t f, Fn&& fn) {
 #define GRAPHLEARN_SHEAF_DIMS(D, F) \
   if (d == D && f == F) return fn(Dims<D, F>{d, f});
   GRAPHLEARN_SHEAF_DIMS(8, 8)
-  GRAPHLEARN_SHEAF_DIMS(8, 16)
-  GRAPHLEARN_SHEAF_DIMS(8, 32)
-  GRAPHLEARN_SHEAF_DIMS(4, 8)
   GRAPHLEARN_SHEAF_DIMS(4, 16)
   GRAPHLEARN_SHEAF_DIMS(16, 4)
-  GRAPHLEARN_SHEAF_DIMS(16, 8)
+  GRAPHLEARN_SHEAF_DIMS(2, 32)
 #undef GRAPHLEARN_SHEAF_DIMS
   fn(Dims<0, 0>{d, f});
 }
