@@ -11,9 +11,11 @@
 //   (L_F x)_v = sum_{e: v = row} F[e,0]^T r_e - sum_{e: v = col} F[e,1]^T r_e.
 //
 // This form needs neither the off-diagonal blocks -F_v^T F_u nor the diagonal blocks
-// sum F_v^T F_v: per edge two (d x d)(d x f) products forward. The node sums run over
-// the incidence CSR of sheaf_graph (rowptr by node; perm[p] = k, the directed edge:
-// k < E is row(k) <| k, k >= E is col(k - E) <| (k - E)), so no atomics are needed.
+// sum F_v^T F_v: per edge two (d x d)(d x f) products forward. No atomics: while
+// threads * N * d * f values fit the caller's budget, one pass over the edges adds
+// into per-thread [N, d, f] partials (maps read once); beyond it, the coboundary is
+// stored and the node sums run over the incidence CSR of sheaf_graph (rowptr by node;
+// perm[p] = k, the directed edge: k < E is row(k) <| k, k >= E is col(k - E) <| (k - E)).
 //
 // Backward of L = <g, L_F x> = <delta g, delta x>, with s_e = (delta g)_e:
 //   grad x        = L_F g = delta^T s
@@ -57,28 +59,49 @@ struct Dims {
   inline int64_t f() const { return kF > 0 ? kF : f_; }
 };
 
+// One edge's coboundary r = F_a xa - F_b xb (d x f) into re.
+template <typename T, int kD, int kF>
+inline void edge_coboundary(const T* __restrict fa, const T* __restrict fb,
+                            const T* __restrict xa, const T* __restrict xb, T* __restrict re,
+                            Dims<kD, kF> dims) {
+  // j outer: the d rows of r are independent accumulators (no add-latency chain)
+  const int64_t d = dims.d(), f = dims.f();
+  for (int64_t t = 0; t < d * f; ++t) re[t] = T(0);
+  for (int64_t j = 0; j < d; ++j) {
+    const T* __restrict xaj = xa + j * f;
+    const T* __restrict xbj = xb + j * f;
+    for (int64_t i = 0; i < d; ++i) {
+      const T a = fa[i * d + j], b = fb[i * d + j];
+      T* __restrict ri = re + i * f;
+      for (int64_t k = 0; k < f; ++k) ri[k] += a * xaj[k] - b * xbj[k];
+    }
+  }
+}
+
+// out += sign F^T re (d x f).
+template <typename T, int kD, int kF>
+inline void add_transposed(const T* __restrict fi, const T* __restrict re, T sign,
+                           T* __restrict out, Dims<kD, kF> dims) {
+  const int64_t d = dims.d(), f = dims.f();
+  for (int64_t i = 0; i < d; ++i) {
+    const T* __restrict ri = re + i * f;
+    for (int64_t j = 0; j < d; ++j) {
+      const T c = sign * fi[i * d + j];
+      T* __restrict oj = out + j * f;
+      for (int64_t q = 0; q < f; ++q) oj[q] += c * ri[q];
+    }
+  }
+}
+
 // r_e = F[e,0] x_row - F[e,1] x_col for every edge (parallel over edges).
 template <typename T, int kD, int kF>
 void coboundary(const T* F, const T* x, const int64_t* row, const int64_t* col, T* r,
                 int64_t E, Dims<kD, kF> dims) {
-  const int64_t d = dims.d(), f = dims.f(), dd = d * d, df = d * f;
+  const int64_t dd = dims.d() * dims.d(), df = dims.d() * dims.f();
   at::parallel_for(0, E, kEdgeGrain, [&](int64_t begin, int64_t end) {
     for (int64_t e = begin; e < end; ++e) {
-      const T* __restrict fr = F + 2 * e * dd;
-      const T* __restrict fc = fr + dd;
-      const T* __restrict xr = x + row[e] * df;
-      const T* __restrict xc = x + col[e] * df;
-      T* __restrict re = r + e * df;
-      for (int64_t i = 0; i < d; ++i) {
-        T* __restrict ri = re + i * f;
-        for (int64_t k = 0; k < f; ++k) ri[k] = T(0);
-        for (int64_t j = 0; j < d; ++j) {
-          const T a = fr[i * d + j], b = fc[i * d + j];
-          const T* __restrict xrj = xr + j * f;
-          const T* __restrict xcj = xc + j * f;
-          for (int64_t k = 0; k < f; ++k) ri[k] += a * xrj[k] - b * xcj[k];
-        }
-      }
+      const T* fr = F + 2 * e * dd;
+      edge_coboundary(fr, fr + dd, x + row[e] * df, x + col[e] * df, r + e * df, dims);
     }
   });
 }
@@ -87,26 +110,17 @@ void coboundary(const T* F, const T* x, const int64_t* row, const int64_t* col, 
 template <typename T, int kD, int kF>
 void coboundary_adjoint(const T* F, const T* r, const int64_t* rowptr, const int64_t* perm,
                         T* y, int64_t N, int64_t E, Dims<kD, kF> dims) {
-  const int64_t d = dims.d(), f = dims.f(), dd = d * d, df = d * f;
+  const int64_t dd = dims.d() * dims.d(), df = dims.d() * dims.f();
   at::parallel_for(0, N, kNodeGrain, [&](int64_t begin, int64_t end) {
     for (int64_t v = begin; v < end; ++v) {
-      T* __restrict yv = y + v * df;
+      T* yv = y + v * df;
       for (int64_t t = 0; t < df; ++t) yv[t] = T(0);
       for (int64_t p = rowptr[v]; p < rowptr[v + 1]; ++p) {
         const int64_t k = perm[p];
         const bool second = k >= E;
         const int64_t e = second ? k - E : k;
-        const T* __restrict fi = F + (2 * e + (second ? 1 : 0)) * dd;
-        const T* __restrict re = r + e * df;
-        const T sign = second ? T(-1) : T(1);
-        for (int64_t i = 0; i < d; ++i) {
-          const T* __restrict ri = re + i * f;
-          for (int64_t j = 0; j < d; ++j) {
-            const T c = sign * fi[i * d + j];
-            T* __restrict yj = yv + j * f;
-            for (int64_t q = 0; q < f; ++q) yj[q] += c * ri[q];
-          }
-        }
+        add_transposed(F + (2 * e + (second ? 1 : 0)) * dd, r + e * df,
+                       second ? T(-1) : T(1), yv, dims);
       }
     }
   });
@@ -156,40 +170,6 @@ void map_grad(const T* r, const T* s, const T* x, const T* g, const int64_t* row
       }
     }
   });
-}
-
-// One edge's coboundary r = F_a xa - F_b xb (d x f) into re.
-template <typename T, int kD, int kF>
-inline void edge_coboundary(const T* __restrict fa, const T* __restrict fb,
-                            const T* __restrict xa, const T* __restrict xb, T* __restrict re,
-                            Dims<kD, kF> dims) {
-  // j outer: the d rows of r are independent accumulators (no add-latency chain)
-  const int64_t d = dims.d(), f = dims.f();
-  for (int64_t t = 0; t < d * f; ++t) re[t] = T(0);
-  for (int64_t j = 0; j < d; ++j) {
-    const T* __restrict xaj = xa + j * f;
-    const T* __restrict xbj = xb + j * f;
-    for (int64_t i = 0; i < d; ++i) {
-      const T a = fa[i * d + j], b = fb[i * d + j];
-      T* __restrict ri = re + i * f;
-      for (int64_t k = 0; k < f; ++k) ri[k] += a * xaj[k] - b * xbj[k];
-    }
-  }
-}
-
-// out += sign F^T re (d x f).
-template <typename T, int kD, int kF>
-inline void add_transposed(const T* __restrict fi, const T* __restrict re, T sign,
-                           T* __restrict out, Dims<kD, kF> dims) {
-  const int64_t d = dims.d(), f = dims.f();
-  for (int64_t i = 0; i < d; ++i) {
-    const T* __restrict ri = re + i * f;
-    for (int64_t j = 0; j < d; ++j) {
-      const T c = sign * fi[i * d + j];
-      T* __restrict oj = out + j * f;
-      for (int64_t q = 0; q < f; ++q) oj[q] += c * ri[q];
-    }
-  }
 }
 
 // Edge-parallel L_F x in one pass over the maps (each read once): every thread adds
