@@ -39,8 +39,14 @@ from torch.autograd.function import once_differentiable
 from graphlearn.ops.graph import RelGraph
 from graphlearn.registry import normalize_name
 
-__all__ = ["SHEAF_BACKENDS", "block_degree", "householder_cpu", "block_degree_reference", "block_laplacian",
-           "block_laplacian_reference"]
+__all__ = [
+    "SHEAF_BACKENDS",
+    "block_degree",
+    "block_degree_reference",
+    "block_laplacian",
+    "block_laplacian_reference",
+    "householder_cpu",
+]
 
 SHEAF_BACKENDS = ("auto", "reference", "cpu")
 #: The fused forward keeps one ``[N, d, f]`` partial sum per thread (one pass over the

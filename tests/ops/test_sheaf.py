@@ -56,7 +56,7 @@ def test_laplacian_matches_the_reference_with_gradients(cpu_kernel, monkeypatch,
     maps = torch.randn(edges.size(1), 2, d, d, generator=gen, dtype=dtype)
     x = torch.randn(num_nodes, d, f, generator=gen, dtype=dtype)
     weight = torch.randn(num_nodes, d, f, generator=gen, dtype=dtype)
-    tol = dict(atol=1e-12, rtol=1e-10) if dtype == F64 else dict(atol=1e-4, rtol=1e-4)
+    tol = {"atol": 1e-12, "rtol": 1e-10} if dtype == F64 else {"atol": 1e-4, "rtol": 1e-4}
     results = [_outputs_and_grads(lambda m, v, b=backend: block_laplacian(m, v, graph, b),
                                   (maps, x), weight) for backend in ("reference", "cpu")]
     for ours, reference in zip(results[1], results[0]):
@@ -154,7 +154,7 @@ def test_householder_matches_the_sequential_reference_with_gradients(cpu_kernel,
     scale = torch.logspace(-1, 1, 6, dtype=dtype).view(2, 3, 1, 1)
     vectors = torch.randn(2, 3, k, d, generator=gen, dtype=dtype) * scale
     weight = torch.randn(2, 3, d, d, generator=gen, dtype=dtype)
-    tol = dict(atol=1e-12, rtol=1e-10) if dtype == F64 else dict(atol=1e-5, rtol=1e-4)
+    tol = {"atol": 1e-12, "rtol": 1e-10} if dtype == F64 else {"atol": 1e-5, "rtol": 1e-4}
     if k == 0:  # no reflection: the identity, no gradient to compare
         torch.testing.assert_close(householder_product(vectors, "cpu"),
                                    torch.eye(d, dtype=dtype).expand(2, 3, d, d))
