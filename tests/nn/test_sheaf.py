@@ -175,6 +175,17 @@ def test_laplacian_rejects_a_scale_of_the_wrong_shape():
                        scale=torch.ones(N, 2))
 
 
+def test_laplacian_needs_blocks_or_maps_of_matching_shape():
+    row, col = EDGE_INDEX
+    with pytest.raises(ValueError, match="give the off-diagonal blocks or the maps"):
+        SheafLaplacian(torch.zeros(N, D, D), None, row, col)
+    with pytest.raises(ValueError, match=r"maps must be \[E, 2, d, d\] with full blocks"):
+        SheafLaplacian(torch.zeros(N, D, D), None, row, col,
+                       maps=torch.zeros(len(EDGES), 2, D + 1, D + 1))
+    with pytest.raises(ValueError, match=r"maps must be \[E, 2, d, d\] with full blocks"):
+        SheafLaplacian(torch.zeros(N, D), None, row, col, maps=torch.zeros(len(EDGES), 2, D, D))
+
+
 def test_isolated_node_has_zero_rows_and_finite_gradients():
     torch.manual_seed(3)
     maps = torch.randn(len(EDGES), 2, D, D, dtype=F64, requires_grad=True)
