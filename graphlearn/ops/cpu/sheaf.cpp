@@ -231,16 +231,16 @@ void laplacian_edges_backward(const T* F, const T* x, const T* g, const int64_t*
 // within the caller's byte budget); larger graphs take the CSR path (coboundary
 // stored, node sums over the incidence CSR, maps read twice).
 
-// Calls f(Dims<kD, kF>{d, f}) with compile-time sizes for the common shapes (d * f = 64,
-// the recommender's and the ablations'); few of them, to keep the build short.
+// Calls f(Dims<kD, kF>{d, f}) with compile-time sizes for the shipped configs' shapes
+// (sheaf_rec 8 x 8, sheaf_gae 4 x 8, ogbl-ddi's sheaf encoder 4 x 64); few of them, to
+// keep the build short.
 template <typename Fn>
 void dispatch_dims(int64_t d, int64_t f, Fn&& fn) {
 #define GRAPHLEARN_SHEAF_DIMS(D, F) \
   if (d == D && f == F) return fn(Dims<D, F>{d, f});
   GRAPHLEARN_SHEAF_DIMS(8, 8)
-  GRAPHLEARN_SHEAF_DIMS(4, 16)
-  GRAPHLEARN_SHEAF_DIMS(16, 4)
-  GRAPHLEARN_SHEAF_DIMS(2, 32)
+  GRAPHLEARN_SHEAF_DIMS(4, 8)
+  GRAPHLEARN_SHEAF_DIMS(4, 64)
 #undef GRAPHLEARN_SHEAF_DIMS
   fn(Dims<0, 0>{d, f});
 }
