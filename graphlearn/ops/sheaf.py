@@ -81,13 +81,11 @@ def _endpoints(graph: RelGraph) -> tuple[Tensor, Tensor]:
 
 def _endpoints_of(graph: RelGraph) -> tuple[Tensor, Tensor]:
     num_edges = graph.num_edges // 2
-    target = torch.repeat_interleave(torch.arange(graph.num_nodes, device=graph.device),
-                                     graph.in_degree)
     row = torch.empty(graph.num_edges, dtype=torch.long, device=graph.device)
     col = torch.empty_like(row)
-    row[graph.perm] = target
+    row[graph.perm] = graph.row  # targets, back in edge order
     col[graph.perm] = graph.col
-    return row[:num_edges], col[:num_edges]
+    return row[:num_edges].contiguous(), col[:num_edges].contiguous()
 
 
 def _kernel(backend: str, *tensors: Tensor):
