@@ -6,7 +6,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn.models.registry import MODELS
-from graphlearn.nn.sheaf import SheafConv, resolve_restriction_maps, undirected_edge_index
+from graphlearn.nn.sheaf import (
+    SheafConv,
+    resolve_restriction_maps,
+    sheaf_graph,
+    undirected_edge_index,
+)
 
 __all__ = ["SheafGAE"]
 
@@ -86,10 +91,11 @@ class SheafGAE(nn.Module):
     def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
         """Node embeddings ``[N, out_channels]`` from features and the message graph."""
         edges = undirected_edge_index(edge_index, x.size(0))  # each undirected edge once
+        graph = sheaf_graph(edges, x.size(0))  # sorted once per pass, shared by the layers
         h = F.elu(self.lift(F.dropout(x, self.dropout, self.training)))  # (N, d·f)
         h = h.view(x.size(0), self.stalk_dim, self.channels)  # (N, d, f) stalks
         for layer in self.layers:
-            h = F.dropout(layer(h, edges), self.dropout, self.training)
+            h = F.dropout(layer(h, edges, graph=graph), self.dropout, self.training)
         return self.project(h.reshape(x.size(0), -1))  # (N, out)
 
     def decode(self, z: Tensor, edge_label_index: Tensor) -> Tensor:

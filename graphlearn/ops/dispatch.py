@@ -74,16 +74,25 @@ def _reference_unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
     return None
 
 
-def _cpu_unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
+def cpu_kernel_unavailable(*tensors: Tensor) -> str | None:
+    """Why the fused CPU extension cannot take these tensors (device, dtype, build),
+    else ``None``; shared by ``rspmm`` and the sheaf kernels (:mod:`graphlearn.ops.sheaf`)."""
     from graphlearn.ops.cpu import SUPPORTED_DTYPES, cpu_extension_error, load_cpu_extension
 
-    if x.device.type != "cpu":
-        return f"it runs on CPU tensors only, got {x.device}"
-    if x.dtype not in SUPPORTED_DTYPES:
-        return f"it supports float32 and float64, got {x.dtype}"
+    for t in tensors:
+        if t.device.type != "cpu":
+            return f"it runs on CPU tensors only, got {t.device}"
+        if t.dtype not in SUPPORTED_DTYPES:
+            return f"it supports float32 and float64, got {t.dtype}"
+    if len({t.dtype for t in tensors}) > 1:
+        return f"its inputs must share a dtype, got {sorted(str(t.dtype) for t in tensors)}"
     if load_cpu_extension() is None:
         return f"the C++ kernel could not be built ({cpu_extension_error()})"
     return None
+
+
+def _cpu_unavailable(x: Tensor, spec: RSpmmSpec) -> str | None:
+    return cpu_kernel_unavailable(x)
 
 
 def _run_cpu(graph, x, rel, edge_weight, spec):
@@ -130,14 +139,15 @@ def list_backends() -> list[str]:
     return ["auto", *BACKENDS.names()]
 
 
-_warned_fallback: set[str] = set()
+_warned_fallback: set[tuple[str, str]] = set()
 
 
-def _fallback_warning(fused: str, reason: str) -> None:
-    if reason not in _warned_fallback:
-        _warned_fallback.add(reason)
+def fallback_warning(fused: str, reason: str, op: str = "rspmm") -> None:
+    """Warn once per (op, reason) that ``auto`` fell back to the reference."""
+    if (op, reason) not in _warned_fallback:
+        _warned_fallback.add((op, reason))
         warnings.warn(
-            f"rspmm: using the reference backend (O(E·D) memory) because the {fused} is "
+            f"{op}: using the reference backend (O(E·D) memory) because the {fused} is "
             f"unavailable: {reason}",
             RuntimeWarning,
             stacklevel=4,
@@ -163,7 +173,7 @@ def resolve_backend(backend: str, x: Tensor, spec: RSpmmSpec) -> Backend:
             if reason is None:
                 return kernel
             if x.dtype in importlib.import_module(module).SUPPORTED_DTYPES:
-                _fallback_warning(label, reason)
+                fallback_warning(label, reason)
         return BACKENDS.get("reference")
     chosen = BACKENDS.get(backend)
     reason = chosen.unavailable(x, spec)

@@ -19,7 +19,8 @@ Each has a plain-PyTorch reference (``backend="reference"``: gathers, batched
 products, ``index_add``; the specification) and a fused CPU kernel
 (``backend="cpu"``, ``graphlearn/ops/cpu/sheaf.cpp``, built with the ``rspmm``
 kernel): per edge two small products forward, no ``[E, d, d]`` blocks and no
-``index_add`` (node sums run over the incidence CSR of
+``index_add`` (per-thread partial sums while they fit
+:data:`PARTIAL_BUDGET_BYTES`, else node sums over the incidence CSR of
 :func:`graphlearn.nn.sheaf.sheaf_graph`), a hand-written backward of the same
 cost for ``maps`` and ``x``. ``"auto"`` takes the kernel for CPU float32/float64
 tensors when it builds, else the reference (other devices: the reference).
@@ -89,31 +90,29 @@ def _endpoints_of(graph: RelGraph) -> tuple[Tensor, Tensor]:
 
 
 def _kernel(backend: str, *tensors: Tensor):
-    """The C++ extension for this call, or ``None`` for the reference."""
+    """The C++ extension for this call, or ``None`` for the reference; ``"auto"`` warns
+    once when it falls back for CPU tensors (as ``rspmm`` does), ``"cpu"`` raises."""
     name = normalize_name(backend) if isinstance(backend, str) else backend
     if name not in SHEAF_BACKENDS:
         raise ValueError(f"sheaf ops: backend must be one of {', '.join(SHEAF_BACKENDS)}, "
                          f"got {backend!r}")
     if name == "reference":
         return None
-    from graphlearn.ops.cpu import SUPPORTED_DTYPES, cpu_extension_error, load_cpu_extension
+    from graphlearn.ops.dispatch import (
+        BackendUnavailableError,
+        cpu_kernel_unavailable,
+        fallback_warning,
+    )
 
-    reason = None
-    if any(t.device.type != "cpu" for t in tensors):
-        reason = "it runs on CPU tensors only"
-    elif any(t.dtype not in SUPPORTED_DTYPES for t in tensors):
-        reason = "it supports float32 and float64 only"
-    elif len({t.dtype for t in tensors}) > 1:
-        reason = "maps and x must share a dtype"
-    else:
-        ext = load_cpu_extension()
-        if ext is not None:
-            return ext
-        reason = f"the C++ kernel could not be built ({cpu_extension_error()})"
+    reason = cpu_kernel_unavailable(*tensors)
+    if reason is None:
+        from graphlearn.ops.cpu import load_cpu_extension
+
+        return load_cpu_extension()
     if name == "cpu":
-        from graphlearn.ops.dispatch import BackendUnavailableError
-
         raise BackendUnavailableError(f"sheaf ops: backend='cpu' cannot run: {reason}")
+    if all(t.device.type == "cpu" for t in tensors):
+        fallback_warning("fused CPU kernel", reason, op="sheaf ops")
     return None
 
 

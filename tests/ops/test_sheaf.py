@@ -209,3 +209,15 @@ def test_several_threads_sum_the_same(cpu_kernel, monkeypatch, partials):
                                        householder_product(vectors, "sequential"))
     finally:
         torch.set_num_threads(threads)
+
+
+def test_auto_warns_once_when_it_falls_back_on_cpu():
+    edges = random_graph(8, 20, seed=10)
+    graph = sheaf_graph(edges, 8)
+    maps = torch.randn(edges.size(1), 2, 3, 3, dtype=F64)
+    x = torch.randn(8, 3, 2, dtype=torch.float32)
+    with pytest.warns(RuntimeWarning, match="sheaf ops: using the reference backend"):
+        out = block_laplacian(maps.bfloat16(), x.bfloat16(), graph, "auto")  # no bf16 kernel
+    assert out.dtype == torch.bfloat16
+    with pytest.raises(BackendUnavailableError, match="must share a dtype"):
+        block_laplacian(maps, x, graph, "cpu")
