@@ -5,7 +5,8 @@
 
 Reads each run's ``final.json`` (written by ``graphlearn train``) and prints, per
 metric, the test mean ± sample std over the runs with the per-run values, the
-selected epochs, seconds per epoch, peak memory, seeds, commands, commits and
+selected epochs, seconds per epoch (and, in the JSON, each epoch's training
+seconds from ``metrics.jsonl``), peak memory, seeds, commands, commits and
 the machine. ``--json`` writes the same facts (the per-run final metrics of
 both splits included) for the results folder.
 """
@@ -23,7 +24,13 @@ def _load(run: Path) -> dict:
     path = run / "final.json"
     if not path.is_file():
         raise SystemExit(f"{path}: missing (is {run} a finished run directory?)")
-    return json.loads(path.read_text())
+    final = json.loads(path.read_text())
+    log = run / "metrics.jsonl"
+    if log.is_file():  # training seconds of each epoch, in order (resumed epochs included)
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        final["epoch_train_time_s"] = [r["train_time_s"] for r in records
+                                       if r.get("train_time_s") is not None]
+    return final
 
 
 def _mean_std(values: list[float]) -> str:
@@ -61,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"- machine: {machine}")
     if args.json:
         keep = ("seed", "command", "git_commit", "selected_epoch", "epochs_run", "stopped_early",
-                "seconds_per_epoch", "train_time_s", "wall_time_s", "peak_memory_mb", "machine",
+                "seconds_per_epoch", "epoch_train_time_s", "train_time_s", "wall_time_s",
+                "peak_memory_mb", "peak_cuda_memory_mb", "machine",
                 "torch_version", "graphlearn_version", "data", "valid", "test")
         record = {
             "runs": [{k: f.get(k) for k in keep} for f in finals],

@@ -19,7 +19,7 @@ import torch
 
 from graphlearn.ops import RelGraph, rspmm
 from graphlearn.ops.dispatch import resolve_backend
-from graphlearn.ops.spec import resolve_spec
+from graphlearn.ops.spec import DEFAULT_PNA_EPS, resolve_spec
 
 from .conftest import TINY_GRAPHS
 
@@ -81,7 +81,7 @@ def _run(backend, graph, inputs, message, reduce, batch, upcast=False):
     return [out.detach(), *grads]
 
 
-def _assert_match(got, want, dtype, what):
+def _assert_match(got, want, dtype, what, grad_tol=None):
     for name, a, b in zip(["out", "grad_x", "grad_rel", "grad_edge_weight"], got, want):
         assert a.shape == b.shape, f"{what}: {name} shape {tuple(a.shape)} != {tuple(b.shape)}"
         assert a.dtype == dtype, f"{what}: {name} dtype {a.dtype} != {dtype}"
@@ -92,9 +92,26 @@ def _assert_match(got, want, dtype, what):
             tol = 2e-4
         else:  # bf16/f16 inputs and outputs, float32 accumulation, vs the float32 reference
             tol = (8e-3 if dtype == torch.float16 else 3e-2) * max(1.0, b.abs().max().item())
+        if grad_tol is not None and name != "out":
+            tol = grad_tol
         assert torch.allclose(a, b, rtol=tol, atol=tol), (
             f"{what}: {name} differs by {(a - b).abs().max().item():.3g} (tolerance {tol:.1g})"
         )
+
+
+def _max_abs(t) -> float:
+    return t.abs().max().item() if t.numel() else 0.0
+
+
+def _pna_std_condition(out, batch):
+    """``u · max E[m²] / eps`` of a float64 PNA output ``[V, B·4d]``: the relative error
+    that rounding alone puts into ``1 / std`` where the variance nearly cancels
+    (``std = sqrt(E[m²] − E[m]² + eps)``, the same formula in both backends). The
+    std gradient ``(m − mean) / (n · std)`` carries it, and a GPU's fused
+    multiply-adds round differently from PyTorch's separate ops."""
+    stats = out.double().reshape(out.shape[0], batch, 4, -1)
+    second_moment = _max_abs(stats[:, :, 0] ** 2 + stats[:, :, 3] ** 2)
+    return torch.finfo(torch.float64).eps * second_moment / DEFAULT_PNA_EPS
 
 
 def _compare(graph, inputs, message, reduce, batch, dtype, what):
@@ -104,7 +121,23 @@ def _compare(graph, inputs, message, reduce, batch, dtype, what):
     got = _run("triton", graph, inputs, message, reduce, batch)
     if low:
         want = [t.to(dtype) for t in want]
-    _assert_match(got, want, dtype, what)
+    if reduce == "pna" and dtype == torch.float32:
+        # The reference in float32 is not exact where the variance cancels: ask
+        # that the kernel be no less accurate than it, measured against float64.
+        exact = _run("reference", graph, [t.detach().double().requires_grad_() for t in inputs],
+                     message, reduce, batch)
+        for name, a, b, c in zip(["out", "grad_x", "grad_rel", "grad_edge_weight"], got, want,
+                                 exact):
+            assert a.shape == c.shape and a.dtype == dtype, f"{what}: {name} {a.shape} {a.dtype}"
+            err, ref_err = _max_abs(a.double() - c), _max_abs(b.double() - c)
+            assert err <= 4 * ref_err + 1e-5 * max(1.0, _max_abs(c)), (
+                f"{what}: {name} is {err:.3g} from float64, the float32 reference {ref_err:.3g}")
+        return
+    grad_tol = None
+    if reduce == "pna" and dtype == torch.float64:
+        # |grad_out| ≤ 5 and a node's few out-edges: 64 covers their product.
+        grad_tol = 1e-10 + 64 * _pna_std_condition(want[0], batch)
+    _assert_match(got, want, dtype, what, grad_tol)
 
 
 @pytest.mark.parametrize("graph_name", sorted(GRAPH_LAYOUTS))

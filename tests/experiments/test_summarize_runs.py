@@ -1,0 +1,41 @@
+"""experiments/tools/summarize_runs.py on two hand-written run directories."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .scripts import load_script
+
+summarize = load_script("tools/summarize_runs.py", "summarize_runs")
+
+
+def _run(path, seed, mrr, epoch_times):
+    path.mkdir()
+    final = {"seed": seed, "selected_epoch": 1, "epochs_run": len(epoch_times),
+             "seconds_per_epoch": sum(epoch_times) / len(epoch_times), "peak_memory_mb": 10.0,
+             "valid": {"mrr": mrr + 0.1}, "test": {"mrr": mrr}, "command": "c", "machine": {}}
+    (path / "final.json").write_text(json.dumps(final))
+    lines = [{"epoch": i + 1, "train_time_s": t} for i, t in enumerate(epoch_times)]
+    lines.append({"epoch": len(epoch_times), "split": "test"})  # a record without a time
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+def test_mean_std_and_epoch_times(tmp_path, capsys):
+    a = _run(tmp_path / "a", 0, 0.4, [3.0, 1.0])
+    b = _run(tmp_path / "b", 1, 0.6, [2.0])
+    out = tmp_path / "summary.json"
+    assert summarize.main([str(a), str(b), "--metrics", "mrr", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["summary"]["mrr"]["mean"] == pytest.approx(0.5)
+    assert record["summary"]["mrr"]["std"] == pytest.approx(2 ** 0.5 * 0.1)  # sample std
+    assert [r["epoch_train_time_s"] for r in record["runs"]] == [[3.0, 1.0], [2.0]]
+    assert "0.500 ± 0.141 (0.4000 / 0.6000)" in capsys.readouterr().out
+
+
+def test_unfinished_run_is_named(tmp_path):
+    (tmp_path / "partial").mkdir()
+    with pytest.raises(SystemExit, match="partial.*missing"):
+        summarize.main([str(tmp_path / "partial")])
