@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Training runs that need a GPU, one after another inside a time budget.
+#
+# The inductive FB15k-237 v2-v4 NBFNet runs (official config, 20 epochs) take
+# hours per seed on 2 CPU cores; on one H200 v1 trains at 1.7 s per epoch. Runs
+# go one at a time: six processes sharing one H200 each slowed 6-8x (v1: 13.4 s
+# per epoch), since processes take turns on the GPU rather than overlap.
+#
+# Usage, from the repository root, on a machine with a CUDA GPU, PyTorch and Triton:
+#   DATA=../shared/data bash experiments/gpu_runs.sh                 # every run, in order
+#   DATA=/data BUDGET_S=540 RUNS="fb237_v4:0 fb237_v3:0" bash experiments/gpu_runs.sh
+#
+# Environment:
+#   DATA      data root holding kg/grail/<name> and kg/grail/<name>_ind (default ../shared/data)
+#   OUT       where run directories, logs and summaries go (default runs/gpu_runs)
+#   RUNS      space-separated DATASET:SEED (default: v4 and v3 seed 0, then v2 seeds 1-2,
+#             then v3 and v4 seeds 1-2)
+#   BUDGET_S  seconds for the whole script (default 540); a run starts only when its
+#             estimate fits in what is left, and is stopped when the budget ends
+#   PYTHON    interpreter (default python3)
+#   DEVICE    train.device (default cuda; cpu only to try the script)
+# A run stopped early leaves its validation curve (metrics.jsonl) and epoch
+# checkpoints but no test numbers (the test set is read once, at the end); the
+# next call with the same OUT on the same machine resumes it. Finished runs are summarised in
+# $OUT/<name>_s<seed>.json (experiments/tools/summarize_runs.py).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+DATA="${DATA:-../shared/data}"
+OUT="${OUT:-runs/gpu_runs}"
+BUDGET_S="${BUDGET_S:-540}"
+PYTHON="${PYTHON:-python3}"
+DEVICE="${DEVICE:-cuda}"
+RUNS="${RUNS:-fb237_v4:0 fb237_v3:0 fb237_v2:1 fb237_v2:2 fb237_v3:1 fb237_v4:1 fb237_v3:2 fb237_v4:2}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TRITON_INTERPRET=0
+
+# Seconds per 20-epoch run on one H200, alone, evaluation included: estimated from
+# the six-process run above (its per-epoch times divided by six) and v1's 1.7 s
+# alone, rounded up. Unknown datasets get the largest.
+estimate() {
+    case "$1" in
+        fb237_v1) echo 60 ;; fb237_v2) echo 150 ;; fb237_v3) echo 280 ;; *) echo 450 ;;
+    esac
+}
+
+mkdir -p "$OUT"
+if [ "$DEVICE" = cuda ]; then
+    "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')" \
+        || exit 2
+fi
+start=$(date +%s)
+status=0
+for item in $RUNS; do
+    name="${item%%:*}" seed="${item##*:}"
+    run="$OUT/${name}_s${seed}"
+    left=$(( BUDGET_S - ($(date +%s) - start) ))
+    need=$(estimate "$name")
+    if [ -f "$run/final.json" ]; then echo "$run: finished before, skipped"; continue; fi
+    if [ "$need" -gt "$left" ]; then echo "$run: needs about ${need} s, ${left} s left: not started"; continue; fi
+    resume=()
+    if [ -f "$run/config.yaml" ]; then resume=(--resume); fi  # a run stopped by an earlier budget
+    echo "$run: started with ${left} s left (estimate ${need} s) ${resume[*]}"
+    timeout "$left" "$PYTHON" -m graphlearn train experiments/configs/kg/fb237_v1/nbfnet.yaml \
+        data.name="$name" data.root="$DATA" train.seed="$seed" train.device="$DEVICE" \
+        --threads 4 --out "$run" "${resume[@]}" >>"$run.log" 2>&1
+    rc=$?
+    grep -a "selected epoch" "$run.log" || { echo "$run: stopped (exit $rc)"; status=1; }
+    if [ -f "$run/final.json" ]; then
+        "$PYTHON" experiments/tools/summarize_runs.py "$run" \
+            --metrics mrr hits@1 hits@3 hits@10 hits@10_50 --json "$OUT/${name}_s${seed}.json"
+    fi
+done
+exit $status
