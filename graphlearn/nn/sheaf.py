@@ -57,6 +57,7 @@ from graphlearn.ops.sheaf import (
     block_degree_reference,
     block_laplacian,
     householder_cpu,
+    incidence_nodes,
 )
 from graphlearn.registry import Registry, normalize_name
 
@@ -173,11 +174,7 @@ def _incidence(graph: RelGraph, dtype: torch.dtype) -> _Incidence:
             to_other = torch.sparse_csr_tensor(graph.colptr.to(index_dtype),
                                                graph.perm[graph.csc_pos].to(index_dtype),
                                                ones, (n, m))
-        node = torch.empty(m, dtype=torch.long, device=graph.device)
-        node[graph.perm] = torch.repeat_interleave(
-            torch.arange(n, device=graph.device), graph.in_degree)  # target of each edge
-        other = torch.empty_like(node)
-        other[graph.perm] = graph.col  # source of each edge
+        node, other = incidence_nodes(graph)
         per_dtype[dtype] = _Incidence(node, other, to_node, to_other)
     return per_dtype[dtype]
 

@@ -47,6 +47,7 @@ __all__ = [
     "block_laplacian",
     "block_laplacian_reference",
     "householder_cpu",
+    "incidence_nodes",
 ]
 
 SHEAF_BACKENDS = ("auto", "reference", "cpu")
@@ -68,25 +69,30 @@ def _check(maps: Tensor, graph: RelGraph, x: Tensor | None = None) -> None:
                          f"f], got {list(x.shape)}")
 
 
-_ENDPOINTS: weakref.WeakKeyDictionary[RelGraph, tuple[Tensor, Tensor]] = \
+_INCIDENCE_NODES: weakref.WeakKeyDictionary[RelGraph, tuple[Tensor, Tensor]] = \
     weakref.WeakKeyDictionary()
 
 
+def incidence_nodes(graph: RelGraph) -> tuple[Tensor, Tensor]:
+    """``(node, other)``, ``[2E]`` each, of a :func:`~graphlearn.nn.sheaf.sheaf_graph`'s
+    directed edges in edge order: the incidence's own node (the edge's target) and the
+    other endpoint (its source). Edge ``k < E`` runs ``col_k -> row_k`` and edge
+    ``E + k`` back, so ``node = cat([row, col])`` and ``other = cat([col, row])``.
+    Computed once per graph and kept while it lives."""
+    if graph not in _INCIDENCE_NODES:
+        node = torch.empty(graph.num_edges, dtype=torch.long, device=graph.device)
+        other = torch.empty_like(node)
+        node[graph.perm] = graph.row  # CSR order back to edge order
+        other[graph.perm] = graph.col
+        _INCIDENCE_NODES[graph] = (node, other)
+    return _INCIDENCE_NODES[graph]
+
+
 def _endpoints(graph: RelGraph) -> tuple[Tensor, Tensor]:
-    """``(row, col)`` of the undirected edges of a :func:`sheaf_graph` (its directed
-    edges ``k < E`` run ``col_k -> row_k``), computed once per graph."""
-    if graph not in _ENDPOINTS:
-        _ENDPOINTS[graph] = _endpoints_of(graph)
-    return _ENDPOINTS[graph]
-
-
-def _endpoints_of(graph: RelGraph) -> tuple[Tensor, Tensor]:
+    """``(row, col)`` of the undirected edges of a sheaf graph (views, no copy)."""
+    node, other = incidence_nodes(graph)
     num_edges = graph.num_edges // 2
-    row = torch.empty(graph.num_edges, dtype=torch.long, device=graph.device)
-    col = torch.empty_like(row)
-    row[graph.perm] = graph.row  # targets, back in edge order
-    col[graph.perm] = graph.col
-    return row[:num_edges].contiguous(), col[:num_edges].contiguous()
+    return node[:num_edges], other[:num_edges]
 
 
 def _kernel(backend: str, *tensors: Tensor):
