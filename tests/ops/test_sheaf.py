@@ -19,6 +19,14 @@ def random_graph(num_nodes: int, num_edges: int, seed: int) -> torch.Tensor:
                                  num_nodes)
 
 
+def test_incidence_nodes_follow_the_edge_order():
+    # edges (row, col) = (2, 0), (1, 3), (0, 3): incidence k < E is row_k's, E + k col_k's
+    edges = torch.tensor([[2, 1, 0], [0, 3, 3]])
+    node, other = sheaf_ops.incidence_nodes(sheaf_graph(edges, 4))
+    assert node.tolist() == [2, 1, 0, 0, 3, 3]
+    assert other.tolist() == [0, 3, 3, 2, 1, 0]
+
+
 def test_one_edge_by_hand():
     # d = 1, one edge 0 - 1 with maps a, b: the coboundary is r = a x0 - b x1 and
     # L_F x = [a r, -b r]; node 2 has no edge; D = [a², b², 0]
