@@ -6,8 +6,9 @@ every registered one, plus ``orthogonal@sequential``: the orthogonal family with
 the reference Householder product, one reflection at a time,
 ``orthogonal@wy``: with the compact-WY product (batched products) instead of
 the fused CPU kernel,
-``orthogonal_exp@torch``: the matrix-exponential family with
-:func:`torch.linalg.matrix_exp` instead of the Taylor scaling and squaring, and
+``orthogonal_exp@taylor`` / ``orthogonal_exp@torch``: the matrix-exponential family
+with the Taylor scaling and squaring in batched products (autograd) or
+:func:`torch.linalg.matrix_exp` instead of the fused CPU kernel, and
 ``general@reference`` / ``orthogonal@reference``: the layers' ``backend="reference"``,
 the Laplacian's blocks with gathers, batched products and ``index_add`` instead of
 the fused CPU kernel of :mod:`graphlearn.ops.sheaf`), on
@@ -59,8 +60,8 @@ from recommenders import CONFIGS, Bench
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = CONFIGS / "sheaf_rec.yaml"
 SEQUENTIAL = "orthogonal@sequential"
-REFERENCES = (SEQUENTIAL, "orthogonal@wy", "orthogonal_exp@torch", "general@reference",
-              "orthogonal@reference")
+REFERENCES = (SEQUENTIAL, "orthogonal@wy", "orthogonal_exp@taylor", "orthogonal_exp@torch",
+              "general@reference", "orthogonal@reference")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

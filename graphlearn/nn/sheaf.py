@@ -58,6 +58,7 @@ from graphlearn.ops.sheaf import (
     block_laplacian,
     householder_cpu,
     incidence_nodes,
+    matrix_exp_cpu,
 )
 from graphlearn.registry import Registry, normalize_name
 
@@ -331,10 +332,10 @@ def householder_product(vectors: Tensor, method: str = "auto") -> Tensor:
     return eye - vectors.transpose(-1, -2) @ solved
 
 
-def matrix_exp(a: Tensor, method: str = "taylor") -> Tensor:
+def matrix_exp(a: Tensor, method: str = "auto") -> Tensor:
     r""":math:`\exp(A)` of square matrices ``a [..., d, d]``.
 
-    ``method="taylor"`` (default): scaling and squaring,
+    ``method="taylor"``: scaling and squaring,
     :math:`\exp(A) = \big(T_m(A / 2^s)\big)^{2^s}`, with :math:`T_m` the degree-``m``
     Taylor polynomial (Horner's scheme; ``m = 14`` in single precision, ``24`` in
     double) and ``s`` the smallest power with :math:`\|A\|_F / 2^s \le 2` over
@@ -342,17 +343,27 @@ def matrix_exp(a: Tensor, method: str = "taylor") -> Tensor:
     about ``2e-8`` (``m = 14``) or ``2e-18`` (``m = 24``), below the precision.
     In single precision the result is then as orthogonal as torch's for
     skew-symmetric input (the tests check). Every step is a batched product, so
-    autograd's backward is products too. ``method="torch"``:
+    autograd's backward is products too. ``method="cpu"``: the same polynomial
+    by the fused CPU kernel (:func:`graphlearn.ops.sheaf.matrix_exp_cpu`: ``s``
+    per matrix, forward and exact adjoint in thread-local buffers, nothing stored
+    for the backward but ``a``); ``"auto"`` (default) takes it for CPU
+    float32/float64 tensors when it builds, else ``"taylor"``. ``method="torch"``:
     :func:`torch.linalg.matrix_exp` (the reference), whose backward
     exponentiates a ``2d x 2d`` block matrix and is the slower part. The tests
-    compare the two on values and gradients; ``experiments/benchmarks/sheaf_maps.py``
-    times the family that uses it (``orthogonal_exp``, and ``orthogonal_exp@torch``).
+    compare them on values and gradients; ``experiments/benchmarks/sheaf_maps.py``
+    times the family that uses it (``orthogonal_exp``, ``orthogonal_exp@taylor``
+    and ``orthogonal_exp@torch``).
     """
     if method == "torch" or a.numel() == 0:
         return torch.linalg.matrix_exp(a)
-    if method != "taylor":
-        raise ValueError(f"matrix_exp: unknown method {method!r} (valid: taylor, torch)")
+    if method not in ("taylor", "cpu", "auto"):
+        raise ValueError(f"matrix_exp: unknown method {method!r} (valid: auto, cpu, taylor, "
+                         f"torch)")
     degree = 24 if a.dtype == torch.float64 else 14
+    if method != "taylor":
+        out = matrix_exp_cpu(a, degree, "cpu" if method == "cpu" else "auto")
+        if out is not None:
+            return out
     norm = float(torch.linalg.matrix_norm(a.detach()).amax())
     squarings = max(0, math.ceil(math.log2(norm / 2.0))) if norm > 0 else 0
     x = a / (2.0 ** squarings)
@@ -621,8 +632,8 @@ class MatrixExpMaps(RestrictionMaps):
 
     name = "orthogonal_exp"
     diagonal_degree = True
-    #: :func:`matrix_exp`'s ``method`` (``"torch"``: the reference)
-    method = "taylor"
+    #: :func:`matrix_exp`'s ``method`` (``"taylor"``, ``"torch"``: the references)
+    method = "auto"
 
     @classmethod
     def num_params(cls, d: int) -> int:

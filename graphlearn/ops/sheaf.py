@@ -48,6 +48,7 @@ __all__ = [
     "block_laplacian_reference",
     "householder_cpu",
     "incidence_nodes",
+    "matrix_exp_cpu",
 ]
 
 SHEAF_BACKENDS = ("auto", "reference", "cpu")
@@ -246,3 +247,41 @@ def householder_cpu(vectors: Tensor, backend: str = "cpu") -> Tensor | None:
     *batch, k, d = vectors.shape
     flat = vectors.reshape(math.prod(batch), k, d).contiguous()
     return _HouseholderCPU.apply(flat, ext).view(*batch, d, d)
+
+
+class _MatrixExpCPU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, degree, ext):  # type: ignore[override]
+        ctx.save_for_backward(a)
+        ctx.degree, ctx.ext = degree, ext
+        return ext.matrix_exp_forward(a, degree)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        (a,) = ctx.saved_tensors
+        return ctx.ext.matrix_exp_backward(a, grad.contiguous(), ctx.degree), None, None
+
+
+def matrix_exp_cpu(a: Tensor, degree: int, backend: str = "cpu") -> Tensor | None:
+    r""":math:`\exp(A)` of ``a [..., d, d]`` by the fused CPU kernel; differentiable.
+
+    Per matrix: scaling and squaring with the degree-``degree`` Taylor polynomial
+    (Horner's scheme), ``s`` the smallest power with :math:`\|A\|_F / 2^s \le 2`;
+    the backward is the exact adjoint of those steps, recomputed in a thread-local
+    buffer (nothing saved but ``a``). The reference is
+    :func:`graphlearn.nn.sheaf.matrix_exp` (``"taylor"``, one ``s`` for the whole
+    batch, autograd through batched products; ``"torch"``: torch's own).
+
+    ``backend="cpu"`` raises when the kernel cannot run; ``"auto"`` returns ``None``
+    then (the caller uses its own).
+    """
+    if a.dim() < 2 or a.size(-1) != a.size(-2):
+        raise ValueError(f"matrix_exp_cpu: a must be [..., d, d], got {list(a.shape)}")
+    ext = _kernel(backend, a)
+    if ext is None:
+        return None
+    *batch, d, _ = a.shape
+    flat = a.reshape(math.prod(batch), d, d).contiguous()
+    return _MatrixExpCPU.apply(flat, int(degree), ext).view(*batch, d, d)
+

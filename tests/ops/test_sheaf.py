@@ -187,6 +187,51 @@ def test_householder_gradcheck_and_auto(cpu_kernel):
         householder_product(vectors, "qr")
 
 
+@pytest.mark.parametrize("d", [8, 4, 3, 16, 1])
+@pytest.mark.parametrize("skew", [True, False], ids=["skew", "general"])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_matrix_exp_matches_torch_with_gradients(cpu_kernel, d, skew, dtype):
+    from graphlearn.nn.sheaf import matrix_exp
+
+    gen = torch.Generator().manual_seed(d * 2 + skew)
+    # batch dims (2, 4); norms from 0 (the identity) to about 40 * d (5+ squarings)
+    scale = torch.tensor([0.0, 0.05, 0.5, 1.0, 2.0, 5.0, 10.0, 40.0], dtype=F64).view(2, 4, 1, 1)
+    a = torch.randn(2, 4, d, d, generator=gen, dtype=F64) * scale
+    if skew:
+        a = a - a.transpose(-1, -2)
+    else:  # exp grows as e^|A|: smaller norms keep float32 finite
+        a = a / 10
+    weight = torch.randn(2, 4, d, d, generator=gen, dtype=F64)
+    # references in float64 (torch's Pade); our float32 against them, relative to size
+    reference = _outputs_and_grads(lambda x: matrix_exp(x, "torch"), (a,), weight)
+    ours = _outputs_and_grads(lambda x: matrix_exp(x, "cpu"), (a.to(dtype),), weight.to(dtype))
+    for name, got, want in zip(["exp", "grad"], ours, reference):
+        assert got.dtype == dtype
+        size = want.abs().amax(dim=(-1, -2), keepdim=True).clamp_min(1.0)
+        error = ((got.double() - want).abs() / size).max().item()
+        assert error < (1e-12 if dtype == F64 else 2e-5), f"{name}: {error:.3g}"
+    if skew and dtype == torch.float32:  # rotations, as orthogonal as torch's own in float32
+        def off_orthogonal(q):
+            return (q.transpose(-1, -2) @ q - torch.eye(d)).abs().max().item()
+
+        torch_error = off_orthogonal(matrix_exp(a.float(), "torch"))
+        assert off_orthogonal(ours[0]) <= max(1e-5, 2 * torch_error)
+
+
+def test_matrix_exp_gradcheck_auto_and_errors(cpu_kernel):
+    from graphlearn.nn.sheaf import matrix_exp
+
+    a = (torch.randn(3, 4, 4, dtype=F64) * 3).requires_grad_()  # some squarings
+    assert torch.autograd.gradcheck(lambda x: matrix_exp(x, "cpu"), (a,))
+    # the Taylor reference differs only in its one power of two for the whole batch
+    torch.testing.assert_close(matrix_exp(a, "auto"), matrix_exp(a, "taylor"))
+    assert matrix_exp(torch.zeros(0, 3, 3), "cpu").shape == (0, 3, 3)
+    with pytest.raises(ValueError, match=r"must be \[\.\.\., d, d\]"):
+        sheaf_ops.matrix_exp_cpu(torch.zeros(2, 3, 4), 14)
+    with pytest.raises(ValueError, match="unknown method 'pade'"):
+        matrix_exp(a, "pade")
+
+
 @pytest.mark.parametrize("partials", [True, False], ids=["partials", "csr"])
 def test_several_threads_sum_the_same(cpu_kernel, monkeypatch, partials):
     # more edges and nodes than one chunk (512 edges, 32 nodes): every thread writes
