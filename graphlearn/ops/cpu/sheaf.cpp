@@ -370,6 +370,39 @@ std::vector<torch::Tensor> laplacian_backward(torch::Tensor maps, torch::Tensor 
 }
 
 // D_v = sum_i F_i^T F_i over v's incidences ([N, d, d]).
+// c = a b for d x d row-major matrices.
+template <typename T, int kD>
+inline void mat_mul(const T* __restrict a, const T* __restrict b, T* __restrict c,
+                    Dims<kD, 0> dims) {
+  const int64_t d = dims.d();
+  for (int64_t i = 0; i < d; ++i) {
+    T* __restrict ci = c + i * d;
+    for (int64_t q = 0; q < d; ++q) ci[q] = T(0);
+    for (int64_t j = 0; j < d; ++j) {
+      const T aij = a[i * d + j];
+      const T* __restrict bj = b + j * d;
+      for (int64_t q = 0; q < d; ++q) ci[q] += aij * bj[q];
+    }
+  }
+}
+
+#if defined(__GNUC__)
+// 8 x 8 float32 (sheaf_rec's stalks): each row of b in one 8-wide vector, c_i = sum_j
+// a_ij b_j. GCC left the loop above scalar here (about 4x slower).
+typedef float Float8 __attribute__((vector_size(32)));
+template <>
+inline void mat_mul<float, 8>(const float* __restrict a, const float* __restrict b,
+                              float* __restrict c, Dims<8, 0>) {
+  Float8 rows[8];
+  for (int j = 0; j < 8; ++j) __builtin_memcpy(&rows[j], b + j * 8, sizeof(Float8));
+  for (int i = 0; i < 8; ++i) {
+    Float8 acc = rows[0] * a[i * 8];
+    for (int j = 1; j < 8; ++j) acc += rows[j] * a[i * 8 + j];
+    __builtin_memcpy(c + i * 8, &acc, sizeof(Float8));
+  }
+}
+#endif
+
 torch::Tensor degree_forward(torch::Tensor maps, torch::Tensor rowptr, torch::Tensor perm) {
   TORCH_CHECK(maps.dim() == 4 && maps.size(1) == 2 && maps.size(2) == maps.size(3) &&
                   maps.device().is_cpu() && maps.is_contiguous(),
@@ -440,17 +473,7 @@ torch::Tensor degree_backward(torch::Tensor maps, torch::Tensor grad, torch::Ten
           const int64_t k = pm[p];
           const int64_t e = k >= E ? k - E : k;
           const int64_t off = (2 * e + (k >= E ? 1 : 0)) * dd;
-          const scalar_t* __restrict fi = F + off;
-          scalar_t* __restrict oi = out + off;
-          for (int64_t i = 0; i < d; ++i) {
-            scalar_t* __restrict o = oi + i * d;
-            for (int64_t q = 0; q < d; ++q) o[q] = scalar_t(0);
-            for (int64_t j = 0; j < d; ++j) {
-              const scalar_t a = fi[i * d + j];
-              const scalar_t* __restrict sj = sym.data() + j * d;
-              for (int64_t q = 0; q < d; ++q) o[q] += a * sj[q];
-            }
-          }
+          mat_mul<scalar_t>(F + off, sym.data(), out + off, dims);
         }
       }
     });
@@ -597,39 +620,6 @@ torch::Tensor householder_backward(torch::Tensor vectors, torch::Tensor Q, torch
 //   squaring S_{j+1} = S_j^2:       G <- G S_j^T + S_j^T G
 //   Horner   O_k = I + X O_{k+1}/k:  gX += G O_{k+1}^T / k,  G <- X^T G / k
 // and gA = gX / 2^s (s is piecewise constant in A).
-
-// c = a b for d x d row-major matrices.
-template <typename T, int kD>
-inline void mat_mul(const T* __restrict a, const T* __restrict b, T* __restrict c,
-                    Dims<kD, 0> dims) {
-  const int64_t d = dims.d();
-  for (int64_t i = 0; i < d; ++i) {
-    T* __restrict ci = c + i * d;
-    for (int64_t q = 0; q < d; ++q) ci[q] = T(0);
-    for (int64_t j = 0; j < d; ++j) {
-      const T aij = a[i * d + j];
-      const T* __restrict bj = b + j * d;
-      for (int64_t q = 0; q < d; ++q) ci[q] += aij * bj[q];
-    }
-  }
-}
-
-#if defined(__GNUC__)
-// 8 x 8 float32 (sheaf_rec's stalks): each row of b in one 8-wide vector, c_i = sum_j
-// a_ij b_j. GCC left the loop above scalar here (about 4x slower).
-typedef float Float8 __attribute__((vector_size(32)));
-template <>
-inline void mat_mul<float, 8>(const float* __restrict a, const float* __restrict b,
-                              float* __restrict c, Dims<8, 0>) {
-  Float8 rows[8];
-  for (int j = 0; j < 8; ++j) __builtin_memcpy(&rows[j], b + j * 8, sizeof(Float8));
-  for (int i = 0; i < 8; ++i) {
-    Float8 acc = rows[0] * a[i * 8];
-    for (int j = 1; j < 8; ++j) acc += rows[j] * a[i * 8 + j];
-    __builtin_memcpy(c + i * 8, &acc, sizeof(Float8));
-  }
-}
-#endif
 
 template <typename T>
 inline void transpose(const T* __restrict a, T* __restrict out, int64_t d) {
