@@ -577,11 +577,103 @@ void householder_backward_impl(const T* V, const T* Q, const T* G, T* gV, int64_
   });
 }
 
+#if defined(__GNUC__)
+// 8 x 8 float32 (sheaf_rec's stalks): the same steps with each row and each column of
+// P, B (and Q) held as 8-wide vectors, so that the products P v, B^T a, P^T b and the
+// rank-one updates are vector operations (GCC left the loops above scalar).
+inline Float8 load8(const float* p) {
+  Float8 v;
+  __builtin_memcpy(&v, p, sizeof(Float8));
+  return v;
+}
+
+inline void store8(float* p, Float8 v) { __builtin_memcpy(p, &v, sizeof(Float8)); }
+
+inline float dot8(Float8 a, Float8 b) {
+  const Float8 p = a * b;
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+// cols[c] = column c of the row-major 8 x 8 matrix m.
+inline void columns8(const float* m, Float8* cols) {
+  for (int c = 0; c < 8; ++c)
+    for (int r = 0; r < 8; ++r) cols[c][r] = m[r * 8 + c];
+}
+
+void householder_forward_f8(const float* V, float* Q, int64_t M, int64_t k) {
+  at::parallel_for(0, M, 64, [&](int64_t begin, int64_t end) {
+    Float8 cols[8];  // columns of Q
+    for (int64_t m = begin; m < end; ++m) {
+      for (int c = 0; c < 8; ++c) {
+        cols[c] = Float8{};
+        cols[c][c] = 1.0f;
+      }
+      for (int64_t j = 0; j < k; ++j) {
+        const Float8 v = load8(V + (m * k + j) * 8);
+        const float tau = 2.0f / dot8(v, v);
+        Float8 qv = cols[0] * v[0];  // Q v
+        for (int c = 1; c < 8; ++c) qv += cols[c] * v[c];
+        qv *= tau;
+        for (int c = 0; c < 8; ++c) cols[c] -= qv * v[c];  // Q - (tau Q v) v^T
+      }
+      float* q = Q + m * 64;
+      for (int r = 0; r < 8; ++r)
+        for (int c = 0; c < 8; ++c) q[r * 8 + c] = cols[c][r];
+    }
+  });
+}
+
+void householder_backward_f8(const float* V, const float* Q, const float* G, float* gV,
+                             int64_t M, int64_t k) {
+  at::parallel_for(0, M, 64, [&](int64_t begin, int64_t end) {
+    Float8 p_rows[8], p_cols[8], b_rows[8], b_cols[8];
+    for (int64_t m = begin; m < end; ++m) {
+      for (int r = 0; r < 8; ++r) {
+        p_rows[r] = load8(Q + m * 64 + r * 8);
+        b_rows[r] = load8(G + m * 64 + r * 8);
+      }
+      columns8(Q + m * 64, p_cols);
+      columns8(G + m * 64, b_cols);
+      for (int64_t j = k - 1; j >= 0; --j) {
+        const Float8 v = load8(V + (m * k + j) * 8);
+        const float tau = 2.0f / dot8(v, v);
+        Float8 pv = p_cols[0] * v[0], bv = b_cols[0] * v[0];  // P_j v, B_j v
+        for (int c = 1; c < 8; ++c) {
+          pv += p_cols[c] * v[c];
+          bv += b_cols[c] * v[c];
+        }
+        Float8 bta = b_rows[0] * (-pv[0]);  // B_j^T a, a = -P_j v
+        for (int r = 1; r < 8; ++r) bta += b_rows[r] * (-pv[r]);
+        const float ab = -dot8(pv, bv);
+        const Float8 tv = v * tau;
+        for (int r = 0; r < 8; ++r) {  // P_{j-1} = P_j - (P_j v)(tau v)^T, same for B
+          p_rows[r] -= tv * pv[r];
+          b_rows[r] -= tv * bv[r];
+        }
+        for (int c = 0; c < 8; ++c) {
+          p_cols[c] -= pv * tv[c];
+          b_cols[c] -= bv * tv[c];
+        }
+        Float8 ptb = p_rows[0] * bv[0];  // P_{j-1}^T b
+        for (int r = 1; r < 8; ++r) ptb += p_rows[r] * bv[r];
+        store8(gV + (m * k + j) * 8, (ptb + bta) * (-tau) + v * (tau * tau * ab));
+      }
+    }
+  });
+}
+#endif
+
 torch::Tensor householder_forward(torch::Tensor vectors) {
   TORCH_CHECK(vectors.dim() == 3 && vectors.device().is_cpu() && vectors.is_contiguous(),
               "householder: vectors must be a contiguous CPU [M, k, d] tensor");
   const int64_t M = vectors.size(0), k = vectors.size(1), d = vectors.size(2);
   auto Q = torch::empty({M, d, d}, vectors.options());
+#if defined(__GNUC__)
+  if (d == 8 && vectors.scalar_type() == torch::kFloat) {
+    householder_forward_f8(vectors.data_ptr<float>(), Q.data_ptr<float>(), M, k);
+    return Q;
+  }
+#endif
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "householder_forward", [&] {
     dispatch_d(d, [&](auto dims) {
       householder_forward_impl<scalar_t>(vectors.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(),
@@ -601,6 +693,13 @@ torch::Tensor householder_backward(torch::Tensor vectors, torch::Tensor Q, torch
                   grad.sizes() == Q.sizes(),
               "householder: Q and grad must be [M, d, d]");
   auto gV = torch::empty_like(vectors);
+#if defined(__GNUC__)
+  if (d == 8 && vectors.scalar_type() == torch::kFloat) {
+    householder_backward_f8(vectors.data_ptr<float>(), Q.data_ptr<float>(),
+                            grad.data_ptr<float>(), gV.data_ptr<float>(), M, k);
+    return gV;
+  }
+#endif
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "householder_backward", [&] {
     dispatch_d(d, [&](auto dims) {
       householder_backward_impl<scalar_t>(vectors.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(),
