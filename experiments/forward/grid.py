@@ -28,7 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from grid import REPO, Row, plot_curves, run_row, summarize
+from grid_runs import REPO, Row, plot_curves, run_row, summarize
 
 CONFIGS = REPO / "experiments" / "configs"
 DATASETS = ("cora", "citeseer")

@@ -19,26 +19,14 @@ train.weight_decay=<selected>``), as ``experiments/results/forward/link.md`` sho
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from graphlearn.train.utils import git_commit
 
-
-def _load_forward_grid():
-    """experiments/forward/grid.py, under its own name (experiments/tools/grid.py, which
-    it imports, is also called ``grid``)."""
-    spec = importlib.util.spec_from_file_location(
-        "forward_grid", Path(__file__).resolve().with_name("grid.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-forward_grid = _load_forward_grid()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grid as forward_grid  # experiments/forward/grid.py
 
 REPO = Path(__file__).resolve().parents[2]
 WEIGHT_DECAYS = ["0", "1e-5", "1e-4", "5e-4", "1e-3", "5e-3"]

@@ -1,4 +1,4 @@
-"""experiments/tools/grid.py: summaries by hand, resume, curves."""
+"""experiments/tools/grid_runs.py: summaries by hand, resume, curves."""
 
 import importlib.util
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "tools" / "grid.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "tools" / "grid_runs.py"
 
 
 @pytest.fixture(scope="module")
