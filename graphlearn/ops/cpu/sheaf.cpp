@@ -388,7 +388,7 @@ inline void mat_mul(const T* __restrict a, const T* __restrict b, T* __restrict 
 
 #if defined(__GNUC__)
 // 8 x 8 float32 (sheaf_rec's stalks): each row of b in one 8-wide vector, c_i = sum_j
-// a_ij b_j. GCC left the loop above scalar here (about 4x slower).
+// a_ij b_j. GCC left the loop above scalar here.
 typedef float Float8 __attribute__((vector_size(32)));
 template <>
 inline void mat_mul<float, 8>(const float* __restrict a, const float* __restrict b,
