@@ -217,7 +217,8 @@ def rspmm(
             ``"torch_scatter"`` (see the module docstring).
         batch_size: ``B``; inferred from a shared ``rel``, else 1. Needed for
             per-query ``rel`` with ``rotate`` or ``pna`` (it sets the blocks).
-        eps: PNA's ``std = sqrt(relu(E[m²] − E[m]²) + eps)`` (default 1e-5).
+        eps: PNA's ``std = sqrt(relu(E[m²] − E[m]²) + eps)`` (default 1e-5; the
+            variance is computed from sums shifted by the first message).
 
     Returns:
         ``[V, B·d]``; for ``pna`` ``[V, B·4d]`` with block ``b`` =

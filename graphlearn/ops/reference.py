@@ -16,9 +16,15 @@ Definitions (shared by every backend):
   ``m_e = w_e · φ``.
 * ``sum``; ``mean`` = sum / in-degree (number of in-edges, not the sum of the
   weights); ``max`` / ``min`` per feature.
-* ``pna``: mean, max, min and ``std = sqrt(relu(E[m²] − E[m]²) + eps)`` of the
-  weighted messages ``m_e`` (note: NBFNet-PyG weights ``x²`` instead of
-  squaring the weighted message; here every statistic sees the same ``m_e``).
+* ``pna``: mean, max, min and ``std = sqrt(relu(var) + eps)`` of the weighted
+  messages ``m_e`` (note: NBFNet-PyG weights ``x²`` instead of squaring the
+  weighted message; here every statistic sees the same ``m_e``). The variance
+  is computed from sums **shifted by the node's first message** ``K`` (CSR
+  order): ``var = E[(m − K)²] − E[m − K]²``. It equals ``E[m²] − E[m]²`` in
+  exact arithmetic, but does not cancel catastrophically when the messages'
+  mean is large against their spread (unshifted, the rounding of the
+  difference is ``≈ u·E[m²]`` and the std's gradient amplifies it by up to
+  ``E[m²]/eps``). Every backend uses the same shift, so their rounding agrees.
 * A node with no in-edges gets 0 from every reduction (all four PNA
   statistics included, std too) and passes no gradient.
 * ``max``/``min`` gradients go to one edge per (node, feature): the **first
@@ -36,7 +42,7 @@ from torch import Tensor
 from graphlearn.ops.graph import RelGraph
 from graphlearn.ops.spec import RSpmmSpec
 
-__all__ = ["messages_reference", "rspmm_reference"]
+__all__ = ["first_message", "messages_reference", "rspmm_reference"]
 
 
 def messages_reference(
@@ -82,6 +88,17 @@ def _extreme(msg: Tensor, row: Tensor, num_nodes: int, largest: bool) -> Tensor:
     return padded.gather(0, first)
 
 
+def first_message(graph: RelGraph, msg: Tensor) -> Tensor:
+    """``[V, D]``: each node's first in-edge message in CSR order (0 without
+    in-edges), detached — PNA's variance shift ``K``. The variance does not
+    depend on ``K``, so its exact gradient flows through the deviations alone."""
+    if msg.shape[0] == 0:
+        return msg.new_zeros(graph.num_nodes, msg.shape[1])
+    first = graph.rowptr[:-1].clamp(max=msg.shape[0] - 1)
+    shift = msg.detach().index_select(0, first)
+    return torch.where((graph.in_degree > 0).view(-1, 1), shift, torch.zeros_like(shift))
+
+
 def rspmm_reference(
     graph: RelGraph,
     x: Tensor,
@@ -119,8 +136,10 @@ def rspmm_reference(
     if reduce == "min":
         return _extreme(msg, row, num_nodes, largest=False)
     # PNA: the four statistics, block by block.
-    sq_mean = x.new_zeros(num_nodes, spec.width).index_add_(0, row, msg * msg) / deg
-    std = torch.sqrt(torch.relu(sq_mean - mean * mean) + spec.eps)
+    dev = msg - first_message(graph, msg).index_select(0, row)
+    dev_mean = x.new_zeros(num_nodes, spec.width).index_add_(0, row, dev) / deg
+    dev_sq_mean = x.new_zeros(num_nodes, spec.width).index_add_(0, row, dev * dev) / deg
+    std = torch.sqrt(torch.relu(dev_sq_mean - dev_mean * dev_mean) + spec.eps)
     has_edges = (graph.in_degree > 0).view(-1, 1)
     std = torch.where(has_edges, std, torch.zeros_like(std))
     maximum = _extreme(msg, row, num_nodes, largest=True)

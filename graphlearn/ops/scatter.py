@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from graphlearn.ops.graph import RelGraph
-from graphlearn.ops.reference import messages_reference
+from graphlearn.ops.reference import first_message, messages_reference
 from graphlearn.ops.spec import RSpmmSpec
 from graphlearn.typing import with_torch_scatter
 
@@ -72,8 +72,10 @@ def rspmm_torch_scatter(
     num_nodes = graph.num_nodes
     deg = graph.in_degree.clamp(min=1).to(msg.dtype).view(-1, 1)
     mean = ts.segment_csr(msg, graph.rowptr, reduce="sum") / deg
-    sq_mean = ts.segment_csr(msg * msg, graph.rowptr, reduce="sum") / deg
-    std = torch.sqrt(torch.relu(sq_mean - mean * mean) + spec.eps)
+    dev = msg - first_message(graph, msg).index_select(0, graph.row)  # shifted: see reference
+    dev_mean = ts.segment_csr(dev, graph.rowptr, reduce="sum") / deg
+    dev_sq_mean = ts.segment_csr(dev * dev, graph.rowptr, reduce="sum") / deg
+    std = torch.sqrt(torch.relu(dev_sq_mean - dev_mean * dev_mean) + spec.eps)
     std = torch.where((graph.in_degree > 0).view(-1, 1), std, torch.zeros_like(std))
     maximum = _first_extreme(ts, msg, graph, largest=True)
     minimum = _first_extreme(ts, msg, graph, largest=False)

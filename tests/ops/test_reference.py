@@ -9,7 +9,7 @@ import torch
 
 from graphlearn.ops import DEFAULT_PNA_EPS, RelGraph, rspmm
 
-from .conftest import TINY_GRAPHS
+from .conftest import TINY_GRAPHS, check_offset_pna
 
 # 4 nodes, 2 relations. e0: 0->1 r0, e1: 2->1 r1, e2: 3->1 r0, e3: 1->2 r1,
 # e4: 2->2 r0 (self-loop), e5: 0->3 r1 (node 3, the highest id, receives an edge).
@@ -112,3 +112,20 @@ def test_reference_gradcheck(message, reduce):
     fn = lambda x, rel, w: rspmm(g, x, rel, w, message=message, reduce=reduce,
                                  backend="reference")
     assert torch.autograd.gradcheck(fn, (x, rel, w))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pna_variance_does_not_cancel(dtype):
+    check_offset_pna("reference", dtype)
+
+
+def test_pna_variance_is_shifted_by_the_first_message():
+    # Node 2 receives 1e8 + [0, 8, 16] in float32 (exact: the spacing at 1e8 is 8).
+    # Shifted sums see the deviations 0, 8, 16 and give the variance 128/3 to float32
+    # precision; E[m²] − E[m]² would round at the scale of E[m²] = 1e16 (about 1e9).
+    src, dst = torch.tensor([0, 1, 3]), torch.tensor([2, 2, 2])
+    graph = RelGraph.build(torch.stack([src, dst]), num_nodes=4)
+    x = torch.tensor([1e8, 1e8 + 8, 0, 1e8 + 16], dtype=torch.float32).view(4, 1)
+    assert x[3, 0].item() - x[0, 0].item() == 16
+    out = rspmm(graph, x, message="none", reduce="pna", backend="reference")
+    assert out[2, 3].item() == pytest.approx(math.sqrt(128 / 3 + DEFAULT_PNA_EPS), rel=1e-6)

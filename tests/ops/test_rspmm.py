@@ -18,7 +18,7 @@ from graphlearn.ops import (
     rspmm,
 )
 
-from .conftest import TINY_GRAPHS
+from .conftest import TINY_GRAPHS, check_offset_pna
 
 MESSAGES = ["none", "add", "mul", "rotate"]
 REDUCTIONS = ["sum", "mean", "max", "min", "pna"]
@@ -241,3 +241,8 @@ def test_cpu_feature_tiles(cpu_kernel, message, reduce, shared):
     want = _run("reference", graph, x, rel, w, message, reduce, 3)
     got = _run("cpu", graph, x, rel, w, message, reduce, 3)
     _assert_match(got, want, torch.float64, f"{message}/{reduce}/shared={shared}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_pna_variance_does_not_cancel(cpu_kernel, dtype):
+    check_offset_pna("cpu", dtype)

@@ -21,7 +21,7 @@ from graphlearn.ops.scatter import rspmm_torch_scatter
 from graphlearn.ops.spec import resolve_spec
 from graphlearn.typing import with_torch_scatter
 
-from .conftest import TINY_GRAPHS
+from .conftest import TINY_GRAPHS, check_offset_pna
 
 MESSAGES = ["none", "add", "mul", "rotate"]
 REDUCTIONS = ["sum", "mean", "max", "min", "pna"]
@@ -91,6 +91,12 @@ def test_backend_logic_with_stand_in(monkeypatch, message, reduce, graph_name):
     want = _run(_by_name("reference"), graph, message, reduce)
     got = _run(_direct, graph, message, reduce)
     _assert_match(got, want, f"{message}/{reduce}/{graph_name}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pna_variance_does_not_cancel_with_stand_in(monkeypatch, dtype):
+    monkeypatch.setitem(sys.modules, "torch_scatter", STAND_IN)
+    check_offset_pna(lambda graph, x: _direct(graph, x, None, None, "none", "pna", 1), dtype)
 
 
 @needs_torch_scatter

@@ -279,13 +279,17 @@ inline void extreme_update_value(const T* __restrict m, T* __restrict acc, int64
   }
 }
 
+// PNA's variance uses sums shifted by the row's first message K (as the reference):
+// var = E[(m - K)^2] - E[m - K]^2, which does not cancel when |mean| >> spread.
 template <typename T>
-inline void pna_update_value(const T* __restrict m, T* __restrict sum, T* __restrict sq,
+inline void pna_update_value(const T* __restrict m, const T* __restrict shift,
+                             T* __restrict sum, T* __restrict dsum, T* __restrict sq,
                              T* __restrict hi, T* __restrict lo, int64_t D) {
   for (int64_t f = 0; f < D; ++f) {
-    const T v = m[f], h = hi[f], l = lo[f];
+    const T v = m[f], h = hi[f], l = lo[f], e = v - shift[f];
     sum[f] += v;
-    sq[f] += v * v;
+    dsum[f] += e;
+    sq[f] += e * e;
     hi[f] = v > h ? v : h;
     lo[f] = v < l ? v : l;
   }
@@ -293,12 +297,12 @@ inline void pna_update_value(const T* __restrict m, T* __restrict sum, T* __rest
 
 // One query block of PNA's output: [mean | max | min | std], std = sqrt(relu(var) + eps).
 template <typename T, bool kVarpos>
-inline void pna_finalize(const T* __restrict sum, const T* __restrict sq, const T* __restrict hi,
-                         const T* __restrict lo, T* __restrict ob, uint8_t* __restrict varpos,
-                         int64_t d, T n, T eps) {
+inline void pna_finalize(const T* __restrict sum, const T* __restrict dsum, const T* __restrict sq,
+                         const T* __restrict hi, const T* __restrict lo, T* __restrict ob,
+                         uint8_t* __restrict varpos, int64_t d, T n, T eps) {
   for (int64_t f = 0; f < d; ++f) {
-    const T mean = sum[f] / n;
-    const T var = sq[f] / n - mean * mean;
+    const T mean = sum[f] / n, dmean = dsum[f] / n;
+    const T var = sq[f] / n - dmean * dmean;
     const bool pos = var > T(0);
     ob[f] = mean;
     ob[d + f] = hi[f];
@@ -336,14 +340,17 @@ void forward_impl(const Forward<T>& a) {
   const int64_t tile_blocks = std::max<int64_t>(1, std::min<int64_t>(L.B, kTile / std::max<int64_t>(d, 1)));
   const int64_t tile = std::max<int64_t>(tile_blocks * d, 1);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    // Scratch: the message, and PNA's sum / sum of squares / max / min, each one tile.
-    const int64_t nbuf = (R == RED_PNA) ? 5 : 1;
+    // Scratch: the message, and PNA's sum / shift / shifted sum / shifted sum of squares /
+    // max / min, each one tile.
+    const int64_t nbuf = (R == RED_PNA) ? 7 : 1;
     std::vector<T> scratch(nbuf * tile);
     T* __restrict m = scratch.data();
     T* __restrict acc_s = m + tile;
     T* __restrict acc_q = m + 2 * tile;
     T* __restrict acc_x = m + 3 * tile;
     T* __restrict acc_n = m + 4 * tile;
+    T* __restrict acc_k = m + 5 * tile;
+    T* __restrict acc_d = m + 6 * tile;
     for (int64_t i = bounds[c0]; i < bounds[c1]; ++i) {
       const int64_t start = a.rowptr[i], end = a.rowptr[i + 1];
       T* __restrict o = a.out + i * out_width;
@@ -383,13 +390,15 @@ void forward_impl(const Forward<T>& a) {
               if constexpr (R == RED_PNA) {
                 std::copy(m, m + tw, acc_x);
                 std::copy(m, m + tw, acc_n);
-                for (int64_t f = 0; f < tw; ++f) acc_q[f] = m[f] * m[f];
+                std::copy(m, m + tw, acc_k);  // the shift: deviations start at 0
+                std::fill(acc_d, acc_d + tw, T(0));
+                std::fill(acc_q, acc_q + tw, T(0));
               }
             } else if constexpr (R == RED_MAX || R == RED_MIN) {
               if (t_arg) extreme_update<T, R == RED_MAX>(m, acc, t_arg, tw, kk);
               else extreme_update_value<T, R == RED_MAX>(m, acc, tw);
-            } else {  // PNA: sum, sum of squares, max, min in one pass
-              pna_update_value<T>(m, acc_s, acc_q, acc_x, acc_n, tw);
+            } else {  // PNA: sum, shifted sums, max, min in one pass
+              pna_update_value<T>(m, acc_k, acc_s, acc_d, acc_q, acc_x, acc_n, tw);
             }
           }
           if constexpr (R == RED_PNA) {  // block b of out: [mean | max | min | std]
@@ -398,10 +407,10 @@ void forward_impl(const Forward<T>& a) {
             for (int64_t b = 0; b < Lt.B; ++b) {
               const int64_t c = b * d;
               if (vp)  // the mask only when a backward can follow
-                pna_finalize<T, true>(acc_s + c, acc_q + c, acc_x + c, acc_n + c,
+                pna_finalize<T, true>(acc_s + c, acc_d + c, acc_q + c, acc_x + c, acc_n + c,
                                       o + 4 * (f0 + c), vp + c, d, n, a.eps);
               else
-                pna_finalize<T, false>(acc_s + c, acc_q + c, acc_x + c, acc_n + c,
+                pna_finalize<T, false>(acc_s + c, acc_d + c, acc_q + c, acc_x + c, acc_n + c,
                                        o + 4 * (f0 + c), nullptr, d, n, a.eps);
             }
           }

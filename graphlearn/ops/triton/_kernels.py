@@ -9,7 +9,7 @@ its storage dtype and accumulated in float32 (float64 for float64 inputs).
 grid ``(V, cdiv(D, BLOCK_F))``. The program walks the CSR row
 ``rowptr[i]:rowptr[i+1]`` ``BLOCK_E`` edges at a time, builds the
 ``[BLOCK_E, BLOCK_F]`` message tile ``m = w · φ(rel_r, x_j)`` and folds it into
-register accumulators (sum, sum of squares, max, min): no atomics. max/min keep
+register accumulators (sum, the shifted sums of PNA's variance, max, min): no atomics. max/min keep
 the CSR position of the *first* edge attaining the extreme (smallest position
 among equal values inside a tile, strict comparison across tiles), as int32
 ``[V, D]`` arrays saved for the backward only when one can follow.
@@ -133,7 +133,9 @@ def _fwd_kernel(rowptr, col, etype, x, rel, weight, out, arg1, arg2, varpos,
     lanes = tl.arange(0, BLOCK_E)
 
     acc_sum = tl.zeros([BLOCK_F], ACC)
+    acc_dev = tl.zeros([BLOCK_F], ACC)  # pna: sums shifted by the row's first message
     acc_sq = tl.zeros([BLOCK_F], ACC)
+    shift = tl.zeros([BLOCK_F], ACC)
     hi = tl.full([BLOCK_F], float("-inf"), ACC)
     lo = tl.full([BLOCK_F], float("inf"), ACC)
     arg_hi = tl.full([BLOCK_F], -1, tl.int64)
@@ -161,10 +163,13 @@ def _fwd_kernel(rowptr, col, etype, x, rel, weight, out, arg1, arg2, varpos,
             m = w[:, None] * m
         if RED == 0 or RED == 1 or RED == 4:
             acc_sum += tl.sum(tl.where(mask, m, 0.0), axis=0)
-        if RED == 4:
-            acc_sq += tl.sum(tl.where(mask, m * m, 0.0), axis=0)
         k2 = k[:, None]
         first = k0 == start
+        if RED == 4:  # var = E[(m - K)²] - E[m - K]², K = the first edge's message
+            shift = tl.where(first, tl.sum(tl.where(mask & (k2 == start), m, 0.0), axis=0), shift)
+            dev = tl.where(mask, m - shift[None, :], 0.0)
+            acc_dev += tl.sum(dev, axis=0)
+            acc_sq += tl.sum(dev * dev, axis=0)
         if RED == 2 or RED == 4:  # max: first (smallest k) of the tile's maxima
             t_hi = tl.max(tl.where(mask, m, float("-inf")), axis=0)
             t_arg = tl.min(tl.where(mask & (m == t_hi[None, :]), k2, end), axis=0)
@@ -195,9 +200,10 @@ def _fwd_kernel(rowptr, col, etype, x, rel, weight, out, arg1, arg2, varpos,
         tl.store(out + row, tl.where(has, val, 0.0).to(out.dtype.element_ty), mask=cmask)
         if TRACK:
             tl.store(arg1 + row, best.to(tl.int32), mask=cmask)
-    else:  # pna: block b = [mean | max | min | std], std = sqrt(relu(E[m²] - E[m]²) + eps)
+    else:  # pna: block b = [mean | max | min | std], std = sqrt(relu(var) + eps)
         mean = acc_sum / n
-        var = acc_sq / n - mean * mean
+        dev_mean = acc_dev / n
+        var = acc_sq / n - dev_mean * dev_mean
         pos = var > 0.0
         std = tl.where(has, tl.sqrt(tl.where(pos, var, 0.0) + eps), 0.0)
         o = out + i * (4 * D) + b * (4 * d) + f
