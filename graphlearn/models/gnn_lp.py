@@ -14,11 +14,13 @@ Both tasks that train full-graph link models use it through
 ``None`` and the model learns node embeddings) and ``link`` (Cora, CiteSeer, ...:
 the node features are the input, no embeddings).
 
-The GCN and GraphSAGE layers are PyG's ``GCNConv`` / ``SAGEConv``, run on a sparse
-CSR adjacency built once per message graph (the edges merged, as OGB's
-``ToSparseTensor``), not on ``edge_index``: on ogbl-ddi (2.1M directed edges) a
-layer's forward and backward take 0.5 s instead of 10 s on one CPU thread, and no
-``[E, 256]`` message tensor is materialised.
+The GCN and GraphSAGE layers are PyG's ``GCNConv`` / ``SAGEConv`` modules (their
+parameters and initialisation), computed on a sparse CSR propagation matrix built
+once per message graph (the edges merged, as OGB's ``ToSparseTensor``), not on
+``edge_index``: on ogbl-ddi (2.1M directed edges) a layer's forward and backward
+take 0.5 s instead of 10 s on one CPU thread, and no ``[E, 256]`` message tensor is
+materialised. The matrix's transpose is cached beside it for the backward
+(:class:`_CsrMatmul`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, SAGEConv
 
 from graphlearn.models.registry import MODELS
+from graphlearn.nn.functional import relu_dropout
 from graphlearn.nn.sheaf import (
     SheafConv,
     resolve_restriction_maps,
@@ -43,8 +46,8 @@ from graphlearn.nn.sheaf import (
 )
 from graphlearn.registry import Registry
 
-__all__ = ["LINK_ENCODERS", "GNNLinkPredictor", "gcn_adjacency", "list_link_encoders",
-           "mean_adjacency"]
+__all__ = ["LINK_ENCODERS", "GNNLinkPredictor", "csr_transpose", "gcn_adjacency",
+           "list_link_encoders", "mean_adjacency", "row_normalized"]
 
 
 # -- adjacency -------------------------------------------------------------------------------
@@ -90,6 +93,52 @@ def mean_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     return _csr(target, source, torch.ones(target.numel(), device=target.device), num_nodes)
 
 
+def csr_transpose(adj: Tensor) -> Tensor:
+    """The transpose of a square CSR matrix, as CSR (entries sorted by row, then column)."""
+    n = adj.size(0)
+    crow, col, value = adj.crow_indices(), adj.col_indices(), adj.values()
+    row = torch.repeat_interleave(torch.arange(n, device=crow.device), crow.diff())
+    order = torch.sort(col * n + row).indices  # (E,) new order: by column, then row
+    return _csr(col[order], row[order], value[order], n)
+
+
+def row_normalized(adj: Tensor) -> Tensor:
+    """``D⁻¹ adj`` of a CSR matrix (each row divided by its number of entries; an empty
+    row stays empty): ``row_normalized(mean_adjacency(...)) @ x`` is the mean
+    aggregation."""
+    n = adj.size(0)
+    crow, col = adj.crow_indices(), adj.col_indices()
+    count = crow.diff()
+    row = torch.repeat_interleave(torch.arange(n, device=crow.device), count)
+    value = adj.values() / count[row].to(adj.values().dtype)
+    return _csr(row, col, value, n)
+
+
+class _CsrMatmul(torch.autograd.Function):
+    """``adj @ x`` for a constant CSR ``adj`` and its cached transpose: the backward is
+    ``adjᵀ @ grad``. Autograd through ``torch.sparse.mm`` instead transposes ``adj``
+    (a sort of its entries) at every call: on ogbl-ddi that was a fifth of a GCN
+    training step."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, adj: Tensor, adj_t: Tensor) -> Tensor:
+        ctx.adj_t = adj_t
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        return ctx.adj_t @ grad, None, None
+
+
+def _propagation(build: Callable[[Tensor, int], Tensor]) -> Callable[[Tensor, int], Any]:
+    """``build`` followed by the transpose: the ``(adj, adjᵀ)`` pair :class:`_CsrMatmul`
+    takes."""
+    def pair(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+        adj = build(edge_index, num_nodes)
+        return adj, csr_transpose(adj)
+    return pair
+
+
 class _GraphCache:
     """Structures derived from one message graph, rebuilt only when another
     ``edge_index`` tensor (or another node count) is passed. The graph is recognised by
@@ -126,7 +175,10 @@ def list_link_encoders() -> list[str]:
 
 class _ConvStack(nn.Module):
     """``num_layers`` PyG convolutions ``in -> hidden -> ... -> hidden`` with ReLU and
-    dropout between layers (none after the last), on a cached CSR adjacency."""
+    dropout between layers (none after the last), on a cached CSR propagation matrix
+    and its transpose. The convolutions hold the parameters; :meth:`layer` computes
+    each one's forward with :class:`_CsrMatmul` (``tests/models/test_gnn_lp.py``
+    checks it against the PyG module's own forward, values and gradients)."""
 
     def __init__(self, make: Callable[[int, int], nn.Module],
                  adjacency: Callable[[Tensor, int], Tensor], in_channels: int,
@@ -135,8 +187,11 @@ class _ConvStack(nn.Module):
         sizes = [in_channels] + [hidden_channels] * num_layers
         self.convs = nn.ModuleList(make(a, b) for a, b in itertools.pairwise(sizes))
         self.dropout = dropout
-        self._adjacency = _GraphCache(adjacency)
+        self._adjacency = _GraphCache(_propagation(adjacency))
         self.reset_parameters()
+
+    def layer(self, conv: nn.Module, x: Tensor, adj: tuple[Tensor, Tensor]) -> Tensor:
+        raise NotImplementedError
 
     def reset_parameters(self) -> None:
         for conv in self.convs:
@@ -144,11 +199,11 @@ class _ConvStack(nn.Module):
         self._adjacency.clear()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        adj_t = self._adjacency(edge_index, x.size(0))  # (N, N) CSR, row = target
+        adj = self._adjacency(edge_index, x.size(0))  # (N, N) CSR, row = target; transpose
         for i, conv in enumerate(self.convs):
-            x = conv(x, adj_t)  # (N, hidden)
+            x = self.layer(conv, x, adj)  # (N, hidden)
             if i < len(self.convs) - 1:
-                x = F.dropout(F.relu(x), self.dropout, self.training)
+                x = relu_dropout(x, self.dropout, self.training)
         return x
 
 
@@ -162,6 +217,10 @@ class GCNEncoder(_ConvStack):
         super().__init__(lambda a, b: GCNConv(a, b, normalize=False), gcn_adjacency,
                          in_channels, hidden_channels, num_layers, dropout)
 
+    def layer(self, conv: nn.Module, x: Tensor, adj: tuple[Tensor, Tensor]) -> Tensor:
+        out = _CsrMatmul.apply(conv.lin(x), *adj)  # Â X W
+        return out + conv.bias if conv.bias is not None else out
+
 
 @LINK_ENCODERS.register("sage")
 class SAGEEncoder(_ConvStack):
@@ -170,8 +229,13 @@ class SAGEEncoder(_ConvStack):
 
     def __init__(self, in_channels: int, hidden_channels: int, num_layers: int,
                  dropout: float) -> None:
-        super().__init__(lambda a, b: SAGEConv(a, b, aggr="mean"), mean_adjacency,
+        super().__init__(lambda a, b: SAGEConv(a, b, aggr="mean"),
+                         lambda e, n: row_normalized(mean_adjacency(e, n)),
                          in_channels, hidden_channels, num_layers, dropout)
+
+    def layer(self, conv: nn.Module, x: Tensor, adj: tuple[Tensor, Tensor]) -> Tensor:
+        # PyG's SAGEConv with its defaults (no projection, root weight, no normalisation)
+        return conv.lin_l(_CsrMatmul.apply(x, *adj)) + conv.lin_r(x)
 
 
 @LINK_ENCODERS.register("sheaf")
@@ -367,7 +431,7 @@ class GNNLinkPredictor(nn.Module):
                              f"{list(edge_label_index.shape)}")
         h = z[edge_label_index[0]] * z[edge_label_index[1]]  # (M, hidden) Hadamard product
         for lin in self.predictor[:-1]:
-            h = F.dropout(F.relu(lin(h)), self.dropout, self.training)
+            h = relu_dropout(lin(h), self.dropout, self.training)
         return self.predictor[-1](h).squeeze(-1)  # (M,)
 
     def forward(self, x: Tensor | None, edge_index: Tensor,

@@ -10,7 +10,15 @@ from torch_geometric.nn import GCNConv, SAGEConv
 from graphlearn.config import Config, DataConfig, ModelConfig, TrainConfig
 from graphlearn.errors import ConfigError
 from graphlearn.models import MODELS, GNNLinkPredictor, build_model, list_models
-from graphlearn.models.gnn_lp import gcn_adjacency, list_link_encoders, mean_adjacency
+from graphlearn.models.gnn_lp import (
+    GCNEncoder,
+    SAGEEncoder,
+    csr_transpose,
+    gcn_adjacency,
+    list_link_encoders,
+    mean_adjacency,
+    row_normalized,
+)
 from graphlearn.tasks import build_task
 
 N = 6
@@ -81,6 +89,39 @@ def test_csr_layers_equal_pyg_on_edge_index():
     assert torch.allclose(plain(x, gcn_adjacency(EDGES, N)), gcn(x, simple), atol=1e-6)
     sage = SAGEConv(4, 5, aggr="mean")
     assert torch.allclose(sage(x, mean_adjacency(EDGES, N)), sage(x, simple), atol=1e-6)
+
+
+def test_csr_transpose_and_row_normalisation_by_hand():
+    adj = mean_adjacency(torch.tensor([[0, 2, 2, 1], [1, 1, 0, 2]]), 4)  # row = target
+    assert torch.equal(csr_transpose(adj).to_dense(), adj.to_dense().t())
+    expected = torch.tensor([[0.0, 0, 1, 0], [0.5, 0, 0.5, 0], [0, 1, 0, 0], [0, 0, 0, 0]])
+    assert torch.equal(row_normalized(adj).to_dense(), expected)  # node 3: no in-edges
+
+
+@pytest.mark.parametrize("encoder", [GCNEncoder, SAGEEncoder])
+@pytest.mark.parametrize("directed", [False, True])
+def test_encoders_equal_a_stack_of_pyg_convs(encoder, directed):
+    """Values and every gradient (input and parameters) of the cached-transpose path
+    equal PyG's modules run on the merged ``edge_index``, on a directed graph too
+    (where the backward needs the real transpose)."""
+    edges = EDGES[:, :9] if directed else EDGES  # 9 edges: not closed under reversal
+    merged = torch.unique(edges[:, edges[0] != edges[1]], dim=1)
+    torch.manual_seed(0)
+    model = encoder(4, 5, num_layers=2, dropout=0.0)
+    pyg = [GCNConv(c.in_channels, c.out_channels) if encoder is GCNEncoder
+           else SAGEConv(c.in_channels, c.out_channels, aggr="mean") for c in model.convs]
+    for conv, ours in zip(pyg, model.convs):
+        conv.load_state_dict(ours.state_dict())
+    x = torch.randn(N, 4, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    out = model(x, edges)
+    ref = pyg[1](torch.relu(pyg[0](x_ref, merged)), merged)
+    assert torch.allclose(out, ref, atol=1e-6)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, [x, *model.parameters()], grad)
+    want = torch.autograd.grad(ref, [x_ref, *(p for c in pyg for p in c.parameters())], grad)
+    for a, b in zip(got, want, strict=True):
+        assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
 
 
 def test_the_adjacency_is_built_once_per_graph():
