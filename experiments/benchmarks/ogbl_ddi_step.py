@@ -51,6 +51,7 @@ from graphlearn.train.utils import git_commit, machine_info
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "experiments" / "configs" / "ogbl" / "ogbl-ddi"
 VARIANTS = ("graphlearn", "pyg")
+SHIPPED_RELU_DROPOUT = gnn_lp.relu_dropout
 
 
 def parse_args(argv=None) -> argparse.Namespace:
