@@ -246,3 +246,17 @@ def test_cpu_feature_tiles(cpu_kernel, message, reduce, shared):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_cpu_pna_variance_does_not_cancel(cpu_kernel, dtype):
     check_offset_pna("cpu", dtype)
+
+
+@pytest.mark.parametrize("layout", [(4, 4), (8, 2), (2, 8), (16, 1), (3, 4), (5, 6)],
+                         ids=lambda l: f"B{l[0]}d{l[1]}")
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_cpu_shared_relation_mul_backward(cpu_kernel, reduce, layout):
+    """The shared-relation ``mul`` backward (the sheaf layer's diagonal blocks): block
+    widths that divide 16 with ``D`` a multiple of 16 (lane-folded), and others."""
+    batch, block = layout
+    graph = TINY_GRAPHS["random"]
+    x, rel, w = _inputs(graph, batch, block, True, torch.float64)
+    want = _run("reference", graph, x, rel, w, "mul", reduce, batch)
+    got = _run("cpu", graph, x, rel, w, "mul", reduce, batch)
+    _assert_match(got, want, torch.float64, f"mul/{reduce}/B{batch}d{block}")

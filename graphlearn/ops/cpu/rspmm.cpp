@@ -155,6 +155,43 @@ inline T edge_backward(const T* __restrict x, const T* __restrict r, const T* __
   return dw;
 }
 
+// edge_backward for MSG_MUL with one relation row shared by the B query blocks
+// (rstride 0) and a dense g = ga * scale (sum, mean). The generic loop nests f < d
+// inside b < B, so for small d (the sheaf layer's stalks: d = 4 or 8) every block
+// ends in a horizontal sum for dw and a dependent add into the same d entries of gr.
+// Here the relation row is repeated to D (rexp), one loop over all D features
+// updates gx and collects x * g (tmp), and tmp is folded into gr in kFold-wide
+// independent lanes when d divides kFold. Same sums, another order.
+template <typename T>
+inline T edge_backward_shared_mul(const T* __restrict x, const T* __restrict r,
+                                  const T* __restrict ga, T scale, T w, T* __restrict gx,
+                                  T* __restrict gr, const Layout& L, T* __restrict rexp,
+                                  T* __restrict tmp) {
+  constexpr int64_t kFold = 16;
+  const int64_t d = L.d, D = L.D;
+  for (int64_t b = 0; b < L.B; ++b) std::copy(r, r + d, rexp + b * d);
+  T dw = 0;
+#pragma omp simd reduction(+ : dw)
+  for (int64_t c = 0; c < D; ++c) {
+    const T gv = ga[c] * scale, xv = x[c], rv = rexp[c];
+    dw += gv * (rv * xv);
+    gx[c] += w * (rv * gv);
+    tmp[c] = xv * gv;
+  }
+  if (kFold % d == 0 && D % kFold == 0) {
+    T acc[kFold] = {};
+    for (int64_t c = 0; c < D; c += kFold) {
+#pragma omp simd
+      for (int64_t l = 0; l < kFold; ++l) acc[l] += tmp[c + l];
+    }
+    for (int64_t l = 0; l < kFold; ++l) gr[l % d] += w * acc[l];
+  } else {
+    for (int64_t b = 0; b < L.B; ++b)
+      for (int64_t f = 0; f < d; ++f) gr[f] += w * tmp[b * d + f];
+  }
+  return dw;
+}
+
 // The same for the sparse max/min part: n pairs (feature, gradient), the feature
 // encoded as (block b << 16) | f. Touches only the features concerned.
 template <typename T, int M>
@@ -605,6 +642,12 @@ void backward_impl(const Backward<T>& a) {
     std::vector<T> scratch(width + std::max<int64_t>(L.rwidth, 1), T(0));
     T* __restrict sink_x = scratch.data();
     T* __restrict sink_rel = sink_x + width;
+    // MSG_MUL with a shared relation row and a dense gradient: edge_backward_shared_mul.
+    constexpr bool kSharedCapable = M == MSG_MUL && (R == RED_SUM || R == RED_MEAN);
+    const bool shared_mul = kSharedCapable && L.rstride == 0 && L.B > 1;
+    std::vector<T> shared_scratch(shared_mul ? 2 * width : 0);
+    T* __restrict rexp = shared_scratch.data();
+    T* __restrict tmp = rexp + (shared_mul ? width : 0);
     for (int64_t j = bounds[c0]; j < bounds[c1]; ++j) {
       const T* xj = a.x + j * D;
       T* gxj = a.grad_x ? a.grad_x + j * D : sink_x;
@@ -628,12 +671,15 @@ void backward_impl(const Backward<T>& a) {
         const T* r = (M == MSG_NONE) ? xj : a.rel + a.etype[k] * L.rwidth;
         T* gr = grel ? grel + a.etype[k] * L.rwidth : sink_rel;
         T dw = 0;
-        if constexpr (R == RED_SUM) {
-          dw = edge_backward<T, M, false>(xj, r, a.grad_out + i * D, nullptr, T(1), w, gxj, gr, L);
-        } else if constexpr (R == RED_MEAN) {
-          const T n = static_cast<T>(a.rowptr[i + 1] - a.rowptr[i]);
-          dw = edge_backward<T, M, false>(xj, r, a.grad_out + i * D, nullptr, T(1) / n, w, gxj,
-                                          gr, L);
+        if constexpr (R == RED_SUM || R == RED_MEAN) {
+          const T scale = (R == RED_MEAN) ? T(1) / static_cast<T>(a.rowptr[i + 1] - a.rowptr[i])
+                                          : T(1);
+          if (kSharedCapable && shared_mul)
+            dw = edge_backward_shared_mul<T>(xj, r, a.grad_out + i * D, scale, w, gxj, gr, L,
+                                             rexp, tmp);
+          else
+            dw = edge_backward<T, M, false>(xj, r, a.grad_out + i * D, nullptr, scale, w, gxj,
+                                            gr, L);
         } else if constexpr (R == RED_PNA) {  // dense mean/std terms: A_i + Bc_i * m_e
           const T* A = rt.coef.data() + i * 2 * D;
           dw = edge_backward<T, M, true>(xj, r, A, A + D, T(1), w, gxj, gr, L);
