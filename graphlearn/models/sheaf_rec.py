@@ -175,7 +175,8 @@ class SheafRec(EmbeddingRecommender):
             else:
                 maps = sheaf_laplacian(self.edge_index, learner.compact(ego, self.edge_index),
                                        num_nodes, self.stalk_dim, self.normalize,
-                                       learner.diagonal_degree, graph, self.backend)
+                                       learner.diagonal_degree, graph, self.backend,
+                                       orthonormal=learner.orthonormal)
         out = h
         for layer in self.layers:
             h = layer(h, self.edge_index, maps, graph)  # (U+I, d, f)

@@ -393,8 +393,9 @@ class RestrictionMaps(nn.Module):
     :math:`v` and ``[x_u ‖ x_v]`` for :math:`u`).
 
     Subclasses set ``name``, ``diagonal_degree`` (whether every
-    :math:`F^\top F` is diagonal, so that the degree normaliser is elementwise)
-    and ``diagonal`` (whether the maps are diagonal), and implement
+    :math:`F^\top F` is diagonal, so that the degree normaliser is elementwise),
+    ``orthonormal`` (whether :math:`F^\top F = I` by construction, so that the
+    degree is a count) and ``diagonal`` (whether the maps are diagonal), and implement
     :meth:`num_params` and :meth:`params_to_maps` (diagonal families:
     :meth:`params_to_diagonal`). :meth:`compact` gives diagonal maps as their
     diagonals, ``[E, 2, d]``, which :func:`sheaf_laplacian` turns into a Laplacian
@@ -415,6 +416,8 @@ class RestrictionMaps(nn.Module):
     name: str = ""
     diagonal_degree: bool = False
     diagonal: bool = False
+    #: every map is orthogonal by construction (F^T F = I): degree deg(v) I
+    orthonormal: bool = False
 
     def __init__(self, stalk_dim: int, in_channels: int, map_activation: str = "tanh") -> None:
         super().__init__()
@@ -600,6 +603,7 @@ class HouseholderMaps(RestrictionMaps):
 
     name = "orthogonal"
     diagonal_degree = True
+    orthonormal = True
     #: :func:`householder_product`'s ``method`` (``"sequential"``: the reference)
     method = "auto"
 
@@ -632,6 +636,7 @@ class MatrixExpMaps(RestrictionMaps):
 
     name = "orthogonal_exp"
     diagonal_degree = True
+    orthonormal = True
     #: :func:`matrix_exp`'s ``method`` (``"taylor"``, ``"torch"``: the references)
     method = "auto"
 
@@ -815,7 +820,8 @@ class SheafLaplacian:
 def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
                     stalk_dim: int | None = None, normalize: bool = True,
                     diagonal_degree: bool | None = None,
-                    graph: RelGraph | None = None, backend: str = "auto") -> SheafLaplacian:
+                    graph: RelGraph | None = None, backend: str = "auto",
+                    orthonormal: bool = False) -> SheafLaplacian:
     r"""The sheaf Laplacian :math:`L_F`, or :math:`\Delta_F = (D+I)^{-1/2} L_F (D+I)^{-1/2}`
     with ``normalize=True``, of restriction maps on undirected edges, block-sparse.
 
@@ -836,6 +842,11 @@ def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
         backend: with full maps, ``"auto"`` / ``"cpu"`` sum the degree blocks
             :math:`\sum_e F^\top F` with :func:`graphlearn.ops.sheaf.block_degree`'s
             fused kernel; other values use batched products and ``index_add``.
+        orthonormal: the maps are orthogonal by construction (:math:`F^\top F = I`:
+            the orthogonal families): the degree block of node :math:`v` is
+            :math:`\deg(v) I`, counted from ``edge_index`` (no products, no
+            gradient) instead of summed from the maps, where it equals that count
+            up to rounding and has a zero gradient up to rounding.
 
     Returns:
         :class:`SheafLaplacian`; differentiable w.r.t. ``maps``. With full blocks and
@@ -867,6 +878,13 @@ def sheaf_laplacian(edge_index: Tensor, maps: Tensor, num_nodes: int,
         return SheafLaplacian(scale * degree * scale,
                               scale.index_select(0, row) * off * scale.index_select(0, col),
                               row, col, graph)
+    if orthonormal:  # D_v = deg(v) I
+        count = torch.bincount(torch.cat([row, col]), minlength=num_nodes).to(maps.dtype)
+        degree = count.view(-1, 1).expand(num_nodes, d)  # (N, d)
+        if not normalize:
+            return SheafLaplacian(torch.diag_embed(degree), None, row, col, graph, maps=maps)
+        return SheafLaplacian(torch.diag_embed(degree), None, row, col, graph,
+                              scale=(degree + 1.0).rsqrt(), maps=maps)
     f_row, f_col = maps[:, 0], maps[:, 1]  # (E, d, d) each
     if normalize:
         if diagonal_degree is None:
@@ -1082,7 +1100,8 @@ class SheafConv(nn.Module):
         if learner is not None:
             maps = learner.compact(x.reshape(num_nodes, -1), edges)
             return sheaf_laplacian(edges, maps, num_nodes, self.stalk_dim, self.normalize,
-                                   learner.diagonal_degree, graph, self.backend)
+                                   learner.diagonal_degree, graph, self.backend,
+                                   orthonormal=learner.orthonormal)
         # shared raw maps: the family is unknown here, so the normaliser checks for diagonal maps
         return sheaf_laplacian(edges, maps, num_nodes, self.stalk_dim, self.normalize,
                                graph=graph, backend=self.backend)

@@ -310,6 +310,39 @@ def test_orthogonal_degree_blocks_are_degree_times_identity():
     assert torch.allclose(lap.diag, degree.view(N, 1, 1) * torch.eye(D, dtype=F64), atol=1e-12)
 
 
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("name", [n for n in FAMILIES
+                                  if resolve_restriction_maps(n).orthonormal])
+def test_orthonormal_degree_is_the_count_with_the_same_values_and_gradients(name, normalize):
+    """``orthonormal=True`` counts the degree instead of summing ``FᵀF`` from the maps:
+    the same Laplacian, and the same gradient (the summed degree's is zero up to
+    rounding, since ``FᵀF = I`` for every parameter value)."""
+    module, _ = family_maps(name, seed=8)
+    x = torch.randn(N, 2 * D, dtype=F64)
+    signal = torch.randn(N, D, 2, dtype=F64)
+    results = []
+    for orthonormal in (True, False):
+        module.zero_grad()
+        lap = sheaf_laplacian(EDGE_INDEX, module.compact(x, EDGE_INDEX), N, D, normalize,
+                              module.diagonal_degree, backend="reference",
+                              orthonormal=orthonormal)
+        (lap.apply(signal, backend="reference") ** 2).sum().backward()
+        results.append((lap.to_dense().detach(), module.linear.weight.grad.clone()))
+    (dense, grad), (want, want_grad) = results
+    torch.testing.assert_close(dense, want, atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad, want_grad, atol=1e-10, rtol=1e-9)
+    assert grad.abs().sum() > 0
+
+
+def test_only_orthogonal_families_claim_orthonormal_maps():
+    for name in FAMILIES:
+        module, maps = family_maps(name, seed=9)
+        gram = maps.transpose(-1, -2) @ maps  # (E, 2, d, d)
+        is_orthonormal = torch.allclose(gram, torch.eye(D, dtype=F64).expand_as(gram),
+                                        atol=1e-12)
+        assert module.orthonormal == (is_orthonormal and name != "identity"), name
+
+
 # -- gradients and the block-sparse product ----------------------------------------------------
 
 
