@@ -13,8 +13,9 @@ drop probability is ``p`` rounded to a multiple of ``2⁻¹⁶`` (exact for 0.5,
 …; off by at most ``7.7e-6`` otherwise), and kept values are scaled by the inverse
 of that exact keep probability, so the expectation is preserved exactly. The
 random numbers come from torch's default generator, so ``torch.manual_seed``
-makes a run reproducible. On other devices (CUDA's dropout is already fused) the
-function is ``F.dropout(F.relu(x))``.
+makes a run reproducible. On other devices (CUDA's dropout is already fused), and
+for ``p`` so close to 1 that it rounds to ``2¹⁶`` levels, the function is
+``F.dropout(F.relu(x))``.
 """
 
 from __future__ import annotations
@@ -68,6 +69,6 @@ def relu_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     drop_levels = round(p * _LEVELS)
     if not training or drop_levels == 0:
         return F.relu(x)
-    if x.device.type != "cpu":
+    if x.device.type != "cpu" or drop_levels == _LEVELS:  # p within 2⁻¹⁷ of 1: no 16-bit level
         return F.dropout(F.relu(x), p, True)
     return _ReluDropout.apply(x.contiguous(), drop_levels)

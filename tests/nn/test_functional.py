@@ -63,6 +63,12 @@ def test_odd_sizes_and_non_contiguous_input():
     assert torch.equal(out[kept], 2 * x[kept])
 
 
+def test_p_next_to_one_falls_back_to_torch_dropout():
+    torch.manual_seed(4)
+    out = relu_dropout(torch.ones(1000), 1 - 2**-18)  # rounds to 2¹⁶ drop levels
+    assert torch.isfinite(out).all() and (out == 0).sum() > 990
+
+
 def test_bad_p_is_a_clear_error():
     with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
         relu_dropout(torch.ones(2), 1.0)
