@@ -251,23 +251,25 @@ def householder_cpu(vectors: Tensor, backend: str = "cpu") -> Tensor | None:
 
 class _MatrixExpCPU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, a, degree, ext):  # type: ignore[override]
+    def forward(ctx, a, degree, theta, ext):  # type: ignore[override]
         ctx.save_for_backward(a)
-        ctx.degree, ctx.ext = degree, ext
-        return ext.matrix_exp_forward(a, degree)
+        ctx.degree, ctx.theta, ctx.ext = degree, theta, ext
+        return ext.matrix_exp_forward(a, degree, theta)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
         (a,) = ctx.saved_tensors
-        return ctx.ext.matrix_exp_backward(a, grad.contiguous(), ctx.degree), None, None
+        return (ctx.ext.matrix_exp_backward(a, grad.contiguous(), ctx.degree, ctx.theta),
+                None, None, None)
 
 
-def matrix_exp_cpu(a: Tensor, degree: int, backend: str = "cpu") -> Tensor | None:
+def matrix_exp_cpu(a: Tensor, degree: int, backend: str = "cpu",
+                   theta: float = 2.0) -> Tensor | None:
     r""":math:`\exp(A)` of ``a [..., d, d]`` by the fused CPU kernel; differentiable.
 
     Per matrix: scaling and squaring with the degree-``degree`` Taylor polynomial
-    (Horner's scheme), ``s`` the smallest power with :math:`\|A\|_F / 2^s \le 2`;
+    (Horner's scheme), ``s`` the smallest power with :math:`\|A\|_F / 2^s \le \theta`;
     the backward is the exact adjoint of those steps, recomputed in a thread-local
     buffer (nothing saved but ``a``). The reference is
     :func:`graphlearn.nn.sheaf.matrix_exp` (``"taylor"``, one ``s`` for the whole
@@ -283,5 +285,7 @@ def matrix_exp_cpu(a: Tensor, degree: int, backend: str = "cpu") -> Tensor | Non
         return None
     *batch, d, _ = a.shape
     flat = a.reshape(math.prod(batch), d, d).contiguous()
-    return _MatrixExpCPU.apply(flat, int(degree), ext).view(*batch, d, d)
+    if not theta > 0:
+        raise ValueError(f"matrix_exp_cpu: theta must be > 0, got {theta!r}")
+    return _MatrixExpCPU.apply(flat, int(degree), float(theta), ext).view(*batch, d, d)
 

@@ -228,6 +228,8 @@ def test_matrix_exp_gradcheck_auto_and_errors(cpu_kernel):
     assert matrix_exp(torch.zeros(0, 3, 3), "cpu").shape == (0, 3, 3)
     with pytest.raises(ValueError, match=r"must be \[\.\.\., d, d\]"):
         sheaf_ops.matrix_exp_cpu(torch.zeros(2, 3, 4), 14)
+    with pytest.raises(ValueError, match="theta must be > 0"):
+        sheaf_ops.matrix_exp_cpu(torch.zeros(2, 3, 3), 8, theta=0.0)
     with pytest.raises(ValueError, match="unknown method 'pade'"):
         matrix_exp(a, "pade")
 

@@ -713,8 +713,8 @@ torch::Tensor householder_backward(torch::Tensor vectors, torch::Tensor Q, torch
 // Matrix exponential (the orthogonal_exp maps): exp(A) per d x d matrix of A [M, d, d] by
 // scaling and squaring, exp(A) = T_m(A / 2^s)^(2^s), T_m the degree-m Taylor polynomial by
 // Horner's scheme, O_m = I + X / m, O_k = I + X O_{k+1} / k, T = O_1, with s per matrix the
-// smallest power with |A|_F / 2^s <= 2 (graphlearn.nn.sheaf.matrix_exp's "taylor" method,
-// which picks one s for the whole batch). The backward is the exact adjoint of those steps,
+// smallest power with |A|_F / 2^s <= theta (graphlearn.nn.sheaf.matrix_exp's "taylor"
+// method, which picks one s for the whole batch; it passes m and theta). The backward is the exact adjoint of those steps,
 // recomputed in a thread-local buffer as transposes (so every product is a plain a b):
 //   squaring S_{j+1} = S_j^2:       G <- G S_j^T + S_j^T G
 //   Horner   O_k = I + X O_{k+1}/k:  gX += G O_{k+1}^T / k,  G <- X^T G / k
@@ -726,14 +726,14 @@ inline void transpose(const T* __restrict a, T* __restrict out, int64_t d) {
     for (int64_t j = 0; j < d; ++j) out[j * d + i] = a[i * d + j];
 }
 
-// s = max(0, ceil(log2(|A|_F / 2))) and X = A / 2^s into x.
+// s = max(0, ceil(log2(|A|_F / theta))) and X = A / 2^s into x.
 template <typename T, int kD>
-inline int64_t scaled_input(const T* a, T* x, Dims<kD, 0> dims) {
+inline int64_t scaled_input(const T* a, T* x, double theta, Dims<kD, 0> dims) {
   const int64_t dd = dims.d() * dims.d();
   double norm = 0.0;
   for (int64_t t = 0; t < dd; ++t) norm += double(a[t]) * double(a[t]);
   norm = std::sqrt(norm);
-  const int64_t s = norm > 2.0 ? int64_t(std::ceil(std::log2(norm / 2.0))) : 0;
+  const int64_t s = norm > theta ? int64_t(std::ceil(std::log2(norm / theta))) : 0;
   const T scale = T(std::ldexp(1.0, int(-s)));
   for (int64_t t = 0; t < dd; ++t) x[t] = a[t] * scale;
   return s;
@@ -761,7 +761,8 @@ inline void taylor_steps(const T* x, T* steps, int64_t degree, bool left, Dims<k
 }
 
 template <typename T, int kD>
-void matrix_exp_forward_impl(const T* A, T* out, int64_t M, int64_t degree, Dims<kD, 0> dims) {
+void matrix_exp_forward_impl(const T* A, T* out, int64_t M, int64_t degree, double theta,
+                             Dims<kD, 0> dims) {
   const int64_t dd = dims.d() * dims.d();
   at::parallel_for(0, M, 64, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch((degree + 2) * dd);
@@ -769,7 +770,7 @@ void matrix_exp_forward_impl(const T* A, T* out, int64_t M, int64_t degree, Dims
     T* tmp = x + dd;
     T* steps = tmp + dd;
     for (int64_t m = begin; m < end; ++m) {
-      const int64_t s = scaled_input<T>(A + m * dd, x, dims);
+      const int64_t s = scaled_input<T>(A + m * dd, x, theta, dims);
       taylor_steps<T>(x, steps, degree, true, dims);
       T* o = out + m * dd;
       for (int64_t t = 0; t < dd; ++t) o[t] = steps[t];
@@ -783,7 +784,7 @@ void matrix_exp_forward_impl(const T* A, T* out, int64_t M, int64_t degree, Dims
 
 template <typename T, int kD>
 void matrix_exp_backward_impl(const T* A, const T* G, T* gA, int64_t M, int64_t degree,
-                              Dims<kD, 0> dims) {
+                              double theta, Dims<kD, 0> dims) {
   const int64_t d = dims.d(), dd = d * d;
   at::parallel_for(0, M, 64, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch((degree + 6) * dd);
@@ -796,7 +797,7 @@ void matrix_exp_backward_impl(const T* A, const T* G, T* gA, int64_t M, int64_t 
     T* gx = tmp2 + dd;
     T* steps = gx + dd;  // O_k^T
     for (int64_t m = begin; m < end; ++m) {
-      const int64_t s = scaled_input<T>(A + m * dd, x, dims);
+      const int64_t s = scaled_input<T>(A + m * dd, x, theta, dims);
       transpose<T>(x, xt, d);
       taylor_steps<T>(xt, steps, degree, false, dims);
       squares.resize(s * dd);
@@ -834,29 +835,33 @@ void check_matrices(const torch::Tensor& a, const char* name) {
               "matrix_exp: ", name, " must be a contiguous CPU [M, d, d] tensor");
 }
 
-torch::Tensor matrix_exp_forward(torch::Tensor a, int64_t degree) {
+torch::Tensor matrix_exp_forward(torch::Tensor a, int64_t degree, double theta) {
   check_matrices(a, "a");
   TORCH_CHECK(degree >= 1, "matrix_exp: degree must be >= 1");
+  TORCH_CHECK(theta > 0, "matrix_exp: theta must be > 0");
   auto out = torch::empty_like(a);
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "matrix_exp_forward", [&] {
     dispatch_d(a.size(1), [&](auto dims) {
       matrix_exp_forward_impl<scalar_t>(a.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
-                                        a.size(0), degree, dims);
+                                        a.size(0), degree, theta, dims);
     });
   });
   return out;
 }
 
-torch::Tensor matrix_exp_backward(torch::Tensor a, torch::Tensor grad, int64_t degree) {
+torch::Tensor matrix_exp_backward(torch::Tensor a, torch::Tensor grad, int64_t degree,
+                                  double theta) {
   check_matrices(a, "a");
   check_like(grad, a, "grad");
   TORCH_CHECK(grad.sizes() == a.sizes(), "matrix_exp: grad must have the shape of a");
   TORCH_CHECK(degree >= 1, "matrix_exp: degree must be >= 1");
+  TORCH_CHECK(theta > 0, "matrix_exp: theta must be > 0");
   auto gA = torch::empty_like(a);
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "matrix_exp_backward", [&] {
     dispatch_d(a.size(1), [&](auto dims) {
       matrix_exp_backward_impl<scalar_t>(a.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
-                                         gA.data_ptr<scalar_t>(), a.size(0), degree, dims);
+                                         gA.data_ptr<scalar_t>(), a.size(0), degree, theta,
+                                         dims);
     });
   });
   return gA;
