@@ -8,7 +8,9 @@ metric, the test mean ± sample std over the runs with the per-run values, the
 selected epochs, seconds per epoch (and, in the JSON, each epoch's training
 seconds from ``metrics.jsonl``), peak memory, seeds, commands, commits and
 the machine. ``--json`` writes the same facts (the per-run final metrics of
-both splits included) for the results folder.
+both splits included) for the results folder. ``--plot FILE`` draws the
+validation curve of ``--plot-metric`` (default: the first of ``--metrics``), mean
+over the runs (``experiments/tools/grid_runs.py``'s plot; needs matplotlib).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import json
 import statistics
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grid_runs import plot_curves
 
 
 def _load(run: Path) -> dict:
@@ -45,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="+", default=["mrr", "hits@1", "hits@10"])
     parser.add_argument("--split", default="test", choices=("valid", "test"))
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument("--plot", type=Path, help="write the validation curve here (PNG)")
+    parser.add_argument("--plot-metric", help="the curve's metric (default: the first of "
+                        "--metrics)")
+    parser.add_argument("--label", default="runs", help="the curve's legend label")
     args = parser.parse_args(argv)
 
     finals = [_load(run) for run in args.runs]
@@ -82,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        metric = args.plot_metric or args.metrics[0]
+        title = f"validation {metric}, {len(args.runs)} run(s)"
+        if plot_curves({args.label: list(args.runs)}, args.plot, metric, title):
+            print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 

@@ -39,3 +39,14 @@ def test_unfinished_run_is_named(tmp_path):
     (tmp_path / "partial").mkdir()
     with pytest.raises(SystemExit, match="partial.*missing"):
         summarize.main([str(tmp_path / "partial")])
+
+
+def test_validation_curve_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = _run(tmp_path / "a", 0, 0.4, [1.0, 1.0])
+    with open(run / "metrics.jsonl", "a") as f:
+        f.writelines(json.dumps({"epoch": epoch, "split": "valid", "metrics": {"mrr": value}})
+                    + "\n" for epoch, value in [(1, 0.2), (2, 0.3)])
+    png = tmp_path / "curve.png"
+    assert summarize.main([str(run), "--metrics", "mrr", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
