@@ -191,6 +191,8 @@ class _ConvStack(nn.Module):
         self.reset_parameters()
 
     def layer(self, conv: nn.Module, x: Tensor, adj: tuple[Tensor, Tensor]) -> Tensor:
+        """``conv``'s forward on ``x [N, in]`` with ``adj = (matrix, its transpose)``:
+        ``[N, out]``. Each encoder defines it."""
         raise NotImplementedError
 
     def reset_parameters(self) -> None:
