@@ -117,8 +117,8 @@ def row_normalized(adj: Tensor) -> Tensor:
 class _CsrMatmul(torch.autograd.Function):
     """``adj @ x`` for a constant CSR ``adj`` and its cached transpose: the backward is
     ``adjᵀ @ grad``. Autograd through ``torch.sparse.mm`` instead transposes ``adj``
-    (a sort of its entries) at every call: on ogbl-ddi that was a fifth of a GCN
-    training step."""
+    (a sort of its entries) at every call (``experiments/benchmarks/ogbl_ddi_step.py``
+    times a training step both ways)."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, adj: Tensor, adj_t: Tensor) -> Tensor:

@@ -1,12 +1,13 @@
 r"""Fused element-wise functions for CPU training.
 
 :func:`relu_dropout` is ``F.dropout(F.relu(x), p, training)`` in one autograd node.
-PyTorch's CPU dropout draws its mask with ``bernoulli_``, about 14 ns per element on
-one thread: on ogbl-ddi's link predictor (two ``[65536, 256]`` activations per
-step) it was a fifth of a training step. Here the mask comes from 16-bit integers
-cut out of ``torch.randint`` words (about 3 ns per element), and the ReLU and the
-dropout share one boolean mask, the only tensor saved for the backward (PyTorch
-keeps the ReLU output and the dropout mask).
+PyTorch's CPU dropout draws its mask with ``bernoulli_``, which is slow per element;
+on ogbl-ddi's link predictor (two ``[65536, 256]`` activations per step) it was a
+large share of a training step (``experiments/benchmarks/ogbl_ddi_step.py`` times
+the step with either). Here the mask comes from 16-bit integers cut out of
+``torch.randint`` words, and the ReLU and the dropout share one boolean mask, the
+only tensor saved for the backward (PyTorch keeps the ReLU output and the dropout
+mask).
 
 The keep test is ``u ≥ round(p · 2¹⁶)`` for ``u`` uniform on ``{0, …, 2¹⁶ − 1}``: the
 drop probability is ``p`` rounded to a multiple of ``2⁻¹⁶`` (exact for 0.5, 0.25,
