@@ -93,11 +93,16 @@ def mean_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     return _csr(target, source, torch.ones(target.numel(), device=target.device), num_nodes)
 
 
+def _csr_rows(adj: Tensor) -> Tensor:
+    """``[nnz]``: the row of each stored entry of a CSR matrix."""
+    crow = adj.crow_indices()
+    return torch.repeat_interleave(torch.arange(adj.size(0), device=crow.device), crow.diff())
+
+
 def csr_transpose(adj: Tensor) -> Tensor:
     """The transpose of a square CSR matrix, as CSR (entries sorted by row, then column)."""
     n = adj.size(0)
-    crow, col, value = adj.crow_indices(), adj.col_indices(), adj.values()
-    row = torch.repeat_interleave(torch.arange(n, device=crow.device), crow.diff())
+    col, value, row = adj.col_indices(), adj.values(), _csr_rows(adj)
     order = torch.sort(col * n + row).indices  # (E,) new order: by column, then row
     return _csr(col[order], row[order], value[order], n)
 
@@ -106,12 +111,10 @@ def row_normalized(adj: Tensor) -> Tensor:
     """``D⁻¹ adj`` of a CSR matrix (each row divided by its number of entries; an empty
     row stays empty): ``row_normalized(mean_adjacency(...)) @ x`` is the mean
     aggregation."""
-    n = adj.size(0)
-    crow, col = adj.crow_indices(), adj.col_indices()
-    count = crow.diff()
-    row = torch.repeat_interleave(torch.arange(n, device=crow.device), count)
+    row = _csr_rows(adj)
+    count = adj.crow_indices().diff()
     value = adj.values() / count[row].to(adj.values().dtype)
-    return _csr(row, col, value, n)
+    return _csr(row, adj.col_indices(), value, adj.size(0))
 
 
 class _CsrMatmul(torch.autograd.Function):
