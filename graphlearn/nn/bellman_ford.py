@@ -14,7 +14,9 @@ message graph is extended once:
   RotatE) so that their message is exactly ``b_i``.
 
 Every reduction then sees ``deg(i) + 1`` messages, as in NBFNet, and PNA's
-degree scalers use that degree. Aggregation goes into targets (row 1 of
+degree scalers use that degree. The boundary rows only send: the extended
+graph has ``num_targets = V``, so ``rspmm`` returns the ``V`` node rows
+alone (no output rows for the boundary, nothing to slice off). Aggregation goes into targets (row 1 of
 ``edge_index``).
 
 For ``sum`` and ``mean`` the self-loop term is simply ``+ b_i`` (and the
@@ -49,7 +51,8 @@ class BellmanFordGraph:
             self-loop relation is ``R``.
         num_edges: ``E``, real edges (self-loops not counted).
         graph: the extended :class:`~graphlearn.ops.RelGraph` over ``2V``
-            nodes and ``E + V`` edges (real edges first, then the self-loops).
+            source nodes, ``V`` targets and ``E + V`` edges (real edges first,
+            then the self-loops).
         real: the :class:`~graphlearn.ops.RelGraph` of the ``E`` real edges over ``V`` nodes.
         degree: ``[V]`` float64, in-degree **including** the self-loop (``>= 1``).
         log_degree_ratio: ``[V]`` float64 (layers cast it), ``log(degree) / mean(log(degree))``, PNA's
@@ -95,8 +98,8 @@ class BellmanFordGraph:
         full_type = torch.cat([edge_type.long(),
                                torch.full((num_nodes,), num_relations, device=device)])
         graph = RelGraph.build(full_index, full_type, num_nodes=2 * num_nodes,
-                               num_relations=num_relations + 1)
-        degree = graph.in_degree[:num_nodes].double()  # (V,) includes the self-loop
+                               num_relations=num_relations + 1, num_targets=num_nodes)
+        degree = graph.in_degree.double()  # (V,) includes the self-loop
         log_degree = degree.log()
         mean = log_degree.mean() if num_nodes else log_degree.new_zeros(())
         ratio = log_degree / mean if float(mean) > 0 else torch.zeros_like(log_degree)

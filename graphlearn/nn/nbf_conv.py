@@ -205,12 +205,12 @@ class GeneralizedRelationalConv(nn.Module):
                 agg = agg / graph.degree.to(x.dtype).view(-1, 1, 1)
             out = F.linear(x, weight[:, :d], bias) + F.linear(agg, weight[:, d:])
         else:
-            # Eq. 3: boundary rows appended; self-loop edges V+i -> i carry them as messages
+            # Eq. 3: boundary rows appended; self-loop edges V+i -> i carry them as
+            # messages; the graph's V targets are the node rows (boundary rows only send)
             x_ext = torch.cat([x, boundary]).view(2 * num_nodes, batch * d)  # (2V, B·d)
             agg = rspmm(graph.graph, x_ext, rel, graph.full_edge_weight(edge_weight),
                         message=self.message, reduce=self.aggregation.reduce,
-                        backend=self.backend, batch_size=batch)
-            agg = agg[:num_nodes]  # (V, B·k·d), rows of the boundary nodes dropped
+                        backend=self.backend, batch_size=batch)  # (V, B·k·d)
             if self.aggregation.name == "pna":
                 out = self._pna_update(x, agg.view(num_nodes, batch, 4 * d), graph)
             else:

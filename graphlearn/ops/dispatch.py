@@ -195,7 +195,8 @@ def rspmm(
 ) -> Tensor:
     r"""Generalized relational sparse-dense matrix product.
 
-    For every target node ``i`` (row 1 of ``edge_index``):
+    For every target node ``i`` (row 1 of ``edge_index``; the first
+    ``graph.num_targets`` nodes, all ``V`` unless the graph was built with fewer):
 
     .. math::
         \mathbf{out}_i = \bigoplus_{(j \to i,\, r)} w_e \cdot \phi(\mathbf{rel}_r, \mathbf{x}_j)
@@ -221,8 +222,8 @@ def rspmm(
             variance is computed from sums shifted by the first message).
 
     Returns:
-        ``[V, B·d]``; for ``pna`` ``[V, B·4d]`` with block ``b`` =
-        ``[mean | max | min | std]`` of query ``b``.
+        ``[T, B·d]`` (``T = graph.num_targets``, ``V`` by default); for ``pna``
+        ``[T, B·4d]`` with block ``b`` = ``[mean | max | min | std]`` of query ``b``.
 
     Gradients flow to ``x``, ``rel`` and ``edge_weight`` on every backend.
     ``max``/``min`` route the gradient to the first edge (in ``edge_index``

@@ -18,6 +18,14 @@ in the caller's edge order are read as ``edge_weight[perm]``.
 Aggregation always goes into **targets** (row 1 of ``edge_index``), PyG's
 ``source_to_target`` flow.
 
+**Fewer targets than sources.** A graph built with ``num_targets=T < V``
+sends every edge into one of the first ``T`` nodes: the CSR views
+(``rowptr``, ``in_degree``) cover those ``T`` rows, the CSC views
+(``colptr``, ``out_degree``) all ``V`` sources, and ``rspmm`` reads ``[V, D]``
+and returns ``[T, D]``. NBFNet's boundary rows use it (sources only: they
+never receive a message), so no output rows are computed for them and no
+slice of the output has to be padded back in the backward.
+
 Build it once per graph; :func:`prepare` caches it on a PyG ``Data`` so that
 repeated calls do not sort again.
 """
@@ -42,9 +50,11 @@ class RelGraph:
     not with the constructor.
 
     Attributes:
-        num_nodes: ``V``.
+        num_nodes: ``V``, the rows of ``x`` (every node may send).
+        num_targets: ``T <= V``, the rows of the output: every edge's target
+            lies in ``[0, T)`` (``T = V`` unless built with ``num_targets``).
         num_relations: ``R`` (1 when the graph has no edge types).
-        rowptr: ``[V + 1]`` int64, CSR row pointer by target.
+        rowptr: ``[T + 1]`` int64, CSR row pointer by target.
         col: ``[E]`` int64, source node of each CSR position.
         edge_type: ``[E]`` int64, relation of each CSR position (zeros when
             the graph was built without edge types).
@@ -52,12 +62,13 @@ class RelGraph:
         colptr: ``[V + 1]`` int64, CSC pointer by source.
         csc_row: ``[E]`` int64, target node of each CSC slot.
         csc_pos: ``[E]`` int64, CSR position of each CSC slot.
-        in_degree: ``[V]`` int64, number of in-edges (edges whose target is the node).
+        in_degree: ``[T]`` int64, number of in-edges (edges whose target is the node).
         out_degree: ``[V]`` int64, number of out-edges.
         has_edge_type: whether ``edge_type`` was given at build time.
     """
 
     num_nodes: int
+    num_targets: int
     num_relations: int
     rowptr: Tensor
     col: Tensor
@@ -82,7 +93,7 @@ class RelGraph:
     def row(self) -> Tensor:
         """``[E]`` target node of each CSR position (computed, not stored)."""
         return torch.repeat_interleave(
-            torch.arange(self.num_nodes, device=self.device), self.in_degree,
+            torch.arange(self.num_targets, device=self.device), self.in_degree,
             output_size=self.num_edges,
         )
 
@@ -93,6 +104,7 @@ class RelGraph:
         edge_type: Tensor | None = None,
         num_nodes: int | None = None,
         num_relations: int | None = None,
+        num_targets: int | None = None,
     ) -> RelGraph:
         """Sort ``edge_index`` once into CSR (by target) and CSC (by source).
 
@@ -102,6 +114,8 @@ class RelGraph:
                 relation 0).
             num_nodes: ``V``; default ``edge_index.max() + 1`` (0 for no edges).
             num_relations: ``R``; default ``edge_type.max() + 1`` (1 without types).
+            num_targets: ``T``, the output rows of ``rspmm`` (default ``V``); every
+                target must lie in ``[0, T)`` and ``T <= V``.
         """
         if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
             shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index)
@@ -122,6 +136,19 @@ class RelGraph:
             raise ValueError(
                 f"RelGraph.build: node ids must lie in [0, {num_nodes}), "
                 f"got range [{int(edge_index.min())}, {max_id}]"
+            )
+        if num_targets is None:
+            num_targets = num_nodes
+        num_targets = int(num_targets)
+        if not 0 <= num_targets <= num_nodes:
+            raise ValueError(
+                f"RelGraph.build: num_targets must lie in [0, num_nodes={num_nodes}], "
+                f"got {num_targets}"
+            )
+        if num_edges and num_targets < num_nodes and int(dst.max()) >= num_targets:
+            raise ValueError(
+                f"RelGraph.build: every target must lie in [0, num_targets={num_targets}), "
+                f"got target {int(dst.max())}"
             )
         if edge_type is None:
             etype = torch.zeros(num_edges, dtype=torch.long, device=device)
@@ -144,7 +171,7 @@ class RelGraph:
         # CSR by target; a stable sort keeps each node's in-edges in input order.
         perm = torch.sort(dst, stable=True).indices
         col = src[perm]
-        in_degree = torch.bincount(dst, minlength=num_nodes)
+        in_degree = torch.bincount(dst, minlength=num_targets)
         rowptr = _ptr(in_degree)
         # CSC by source, over CSR positions; stable again (out-edges in CSR order).
         csc_pos = torch.sort(col, stable=True).indices
@@ -153,6 +180,7 @@ class RelGraph:
         colptr = _ptr(out_degree)
         return cls(
             num_nodes=num_nodes,
+            num_targets=num_targets,
             num_relations=n_rel,
             rowptr=rowptr,
             col=col.contiguous(),
@@ -183,8 +211,9 @@ class RelGraph:
         return torch.stack([self.col, self.row])
 
     def __repr__(self) -> str:
+        targets = f"num_targets={self.num_targets}, " if self.num_targets != self.num_nodes else ""
         return (
-            f"RelGraph(num_nodes={self.num_nodes}, num_edges={self.num_edges}, "
+            f"RelGraph(num_nodes={self.num_nodes}, {targets}num_edges={self.num_edges}, "
             f"num_relations={self.num_relations}, device={self.device})"
         )
 

@@ -89,11 +89,11 @@ def _extreme(msg: Tensor, row: Tensor, num_nodes: int, largest: bool) -> Tensor:
 
 
 def first_message(graph: RelGraph, msg: Tensor) -> Tensor:
-    """``[V, D]``: each node's first in-edge message in CSR order (0 without
+    """``[T, D]``: each target's first in-edge message in CSR order (0 without
     in-edges), detached — PNA's variance shift ``K``. The variance does not
     depend on ``K``, so its exact gradient flows through the deviations alone."""
     if msg.shape[0] == 0:
-        return msg.new_zeros(graph.num_nodes, msg.shape[1])
+        return msg.new_zeros(graph.num_targets, msg.shape[1])
     first = graph.rowptr[:-1].clamp(max=msg.shape[0] - 1)
     shift = msg.detach().index_select(0, first)
     return torch.where((graph.in_degree > 0).view(-1, 1), shift, torch.zeros_like(shift))
@@ -116,9 +116,9 @@ def rspmm_reference(
         spec: the validated call (:func:`graphlearn.ops.spec.resolve_spec`).
 
     Returns:
-        ``[V, B·d]``, or ``[V, B·4d]`` for ``pna``.
+        ``[T, B·d]``, or ``[T, B·4d]`` for ``pna`` (``T = graph.num_targets``).
     """
-    num_nodes = graph.num_nodes
+    num_nodes = graph.num_targets  # output rows
     weight_csr = edge_weight.index_select(0, graph.perm) if edge_weight is not None else None
     msg = messages_reference(graph, x, rel, weight_csr, spec)  # (E, D)
     row = graph.row

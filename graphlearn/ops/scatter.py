@@ -69,7 +69,7 @@ def rspmm_torch_scatter(
     if reduce in ("max", "min"):
         return _first_extreme(ts, msg, graph, largest=reduce == "max")
     # PNA: [mean | max | min | std] per query block.
-    num_nodes = graph.num_nodes
+    num_nodes = graph.num_targets  # output rows
     deg = graph.in_degree.clamp(min=1).to(msg.dtype).view(-1, 1)
     mean = ts.segment_csr(msg, graph.rowptr, reduce="sum") / deg
     dev = msg - first_message(graph, msg).index_select(0, graph.row)  # shifted: see reference

@@ -103,7 +103,8 @@ class RSpmmSpec:
 
     Attributes:
         message, reduce: the resolved :class:`Message` and :class:`Reduction`.
-        num_nodes: ``V``. width: ``D = B·d`` (columns of ``x``).
+        num_nodes: ``V`` (rows of ``x``). num_targets: ``T`` (rows of the output,
+            ``graph.num_targets``). width: ``D = B·d`` (columns of ``x``).
         batch_size: ``B``. block: ``d``.
         rel_shared: ``rel`` is ``[R, d]`` (broadcast over the batch).
         has_weight: an edge weight is given.
@@ -113,6 +114,7 @@ class RSpmmSpec:
     message: Message
     reduce: Reduction
     num_nodes: int
+    num_targets: int
     width: int
     batch_size: int
     block: int
@@ -229,6 +231,7 @@ def resolve_spec(
         message=msg,
         reduce=red,
         num_nodes=graph.num_nodes,
+        num_targets=graph.num_targets,
         width=width,
         batch_size=batch,
         block=block,

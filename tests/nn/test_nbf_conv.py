@@ -59,8 +59,10 @@ def test_degree_counts_in_edges_plus_the_self_loop():
     assert (graph.num_nodes, graph.num_relations, graph.num_edges) == (5, 2, 6)
     ext = graph.graph
     assert (ext.num_nodes, ext.num_relations, ext.num_edges) == (10, 3, 11)
-    # the boundary rows V..2V-1 receive nothing
-    assert ext.in_degree[NUM_NODES:].tolist() == [0] * NUM_NODES
+    # the boundary rows V..2V-1 only send: the V node rows are the only targets
+    assert ext.num_targets == NUM_NODES
+    assert ext.in_degree.tolist() == [1, 2, 5, 2, 1]
+    assert ext.out_degree[NUM_NODES:].tolist() == [1] * NUM_NODES
 
 
 def test_self_loops_carry_relation_r_and_real_edges_keep_theirs():

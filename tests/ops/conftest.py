@@ -60,6 +60,13 @@ def tiny_graphs() -> dict[str, RelGraph]:
     ei[1, :3] = 39  # the highest id receives edges; ids 30..38 are isolated
     et = torch.randint(0, 4, (num_edges,), generator=gen)
     graphs["random"] = RelGraph.build(ei, et, num_nodes=40, num_relations=6)
+    # Fewer targets than sources, NBFNet's boundary layout: 9 source rows, 5 targets;
+    # sources 5..8 only send (8 sends nothing), target 3 receives nothing, 6 -> 2 twice.
+    src = torch.tensor([0, 1, 2, 4, 5, 6, 6, 7, 1, 0])
+    dst = torch.tensor([1, 2, 0, 4, 0, 2, 2, 1, 4, 2])
+    typ = torch.tensor([0, 1, 0, 2, 2, 1, 1, 0, 2, 1])
+    graphs["fewer_targets"] = RelGraph.build(torch.stack([src, dst]), typ, num_nodes=9,
+                                             num_relations=3, num_targets=5)
     graphs["no_edges"] = RelGraph.build(
         torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, dtype=torch.long),
         num_nodes=3, num_relations=2,

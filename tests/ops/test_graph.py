@@ -55,6 +55,17 @@ def test_empty_graph():
     assert g.rowptr.tolist() == [0, 0, 0, 0] and g.num_edges == 0
 
 
+def test_fewer_targets_than_sources():
+    # 4 sources, 2 targets: CSR views over the targets, CSC views over every source
+    g = RelGraph.build(torch.tensor([[2, 3, 0, 3], [1, 0, 1, 1]]), num_nodes=4, num_targets=2)
+    assert (g.num_nodes, g.num_targets) == (4, 2)
+    assert g.rowptr.tolist() == [0, 1, 4] and g.in_degree.tolist() == [1, 3]
+    assert g.colptr.tolist() == [0, 1, 1, 2, 4] and g.out_degree.tolist() == [1, 0, 1, 2]
+    assert g.row.tolist() == [0, 1, 1, 1] and g.col.tolist() == [3, 2, 0, 3]
+    assert "num_targets=2" in repr(g)
+    assert RelGraph.build(torch.tensor([[0], [1]])).num_targets == 2
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -63,6 +74,8 @@ def test_empty_graph():
         ({"edge_index": torch.tensor([[0, 5], [1, 1]]), "num_nodes": 3}, r"node ids must lie in \[0, 3\)"),
         ({"edge_index": torch.tensor([[0], [1]]), "edge_type": torch.tensor([0, 1])}, "edge_type must have shape"),
         ({"edge_index": torch.tensor([[0], [1]]), "edge_type": torch.tensor([4]), "num_relations": 2}, "edge types"),
+        ({"edge_index": torch.tensor([[0], [1]]), "num_nodes": 2, "num_targets": 3}, r"num_targets must lie in \[0, num_nodes=2\]"),
+        ({"edge_index": torch.tensor([[0], [2]]), "num_nodes": 3, "num_targets": 2}, r"every target must lie in \[0, num_targets=2\)"),
     ],
 )
 def test_build_errors(kwargs, match):

@@ -129,3 +129,33 @@ def test_pna_variance_is_shifted_by_the_first_message():
     assert x[3, 0].item() - x[0, 0].item() == 16
     out = rspmm(graph, x, message="none", reduce="pna", backend="reference")
     assert out[2, 3].item() == pytest.approx(math.sqrt(128 / 3 + DEFAULT_PNA_EPS), rel=1e-6)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min", "pna"])
+@pytest.mark.parametrize("message", ["none", "add", "mul", "rotate"])
+def test_fewer_targets_equal_the_square_graph_cut_to_its_targets(message, reduce):
+    """``num_targets = T`` computes the first ``T`` rows of the square graph's result
+    (the rest receive nothing there), with the same gradients."""
+    fewer = TINY_GRAPHS["fewer_targets"]
+    edges, types = torch.empty_like(fewer.edge_index()), torch.empty_like(fewer.edge_type)
+    edges[:, fewer.perm], types[fewer.perm] = fewer.edge_index(), fewer.edge_type  # input order
+    square = RelGraph.build(edges, types, num_nodes=fewer.num_nodes,
+                            num_relations=fewer.num_relations)
+    assert (fewer.num_targets, square.num_targets) == (5, 9)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(9, 12, dtype=torch.float64, generator=gen, requires_grad=True)
+    rel = torch.randn(3, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    w = (torch.rand(fewer.num_edges, dtype=torch.float64, generator=gen) + 0.5).requires_grad_()
+    out = rspmm(fewer, x, rel, w, message=message, reduce=reduce, backend="reference")
+    full = rspmm(square, x, rel, w, message=message, reduce=reduce, backend="reference")
+    assert out.shape[0] == 5 and full.shape[0] == 9
+    assert full[5:].abs().sum() == 0  # the sources that only send
+    torch.testing.assert_close(out, full[:5], rtol=0, atol=0)
+    grad_out = torch.randn(out.shape, dtype=torch.float64, generator=gen)
+    padded = torch.cat([grad_out, grad_out.new_zeros(4, out.shape[1])])
+    inputs = (x, w) if message == "none" else (x, rel, w)
+    got = torch.autograd.grad(out, inputs, grad_out)
+    want = torch.autograd.grad(full, inputs, padded)
+    for g, h in zip(got, want):
+        assert g.abs().sum() > 0
+        torch.testing.assert_close(g, h, rtol=0, atol=0)

@@ -41,6 +41,7 @@ GRAPH_LAYOUTS = {
     "random": (2, 10, False),
     "single_edge": (1, 6, True),
     "no_edges": (2, 4, False),
+    "fewer_targets": (2, 6, True),
 }
 gpu_only = pytest.mark.skipif(not USE_CUDA, reason="needs a CUDA device (not the interpreter)")
 

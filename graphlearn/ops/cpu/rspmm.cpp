@@ -9,6 +9,9 @@
 // Memory: O(V*D) -- no [E, D] message tensor in forward or backward; each thread
 // keeps a few D-wide scratch rows.
 //
+// Targets may be fewer than sources: the CSR (rowptr) has one row per output row,
+// the CSC (colptr) one column per row of x (RelGraph's num_targets).
+//
 // Forward: rows of the CSR (by target) split into edge-balanced chunks, one per
 // thread (at::parallel_for); each row's in-edges are reduced into its output row
 // while the next edge's x row is prefetched. max/min/pna keep the first edge
@@ -281,7 +284,7 @@ struct Forward {
   T* out;
   int32_t* arg;     // max/min, when a backward can follow: argmax or argmin; else nullptr
   uint8_t* varpos;  // pna, when a backward can follow: var > 0 (0 or 1); else nullptr
-  int64_t V;
+  int64_t rows;     // CSR rows = output rows (targets); may be fewer than the rows of x
   T eps;
   Layout L;
 };
@@ -370,9 +373,9 @@ void forward_impl(const Forward<T>& a) {
   const Layout L = a.L;
   const int64_t D = L.D, d = L.d;
   const int64_t out_width = (R == RED_PNA) ? 4 * D : D;
-  const int64_t E = a.rowptr[a.V];
-  const int64_t chunks = num_chunks(a.V, a.rowptr[a.V], L.D);
-  const std::vector<int64_t> bounds = balanced_chunks(a.rowptr, a.V, chunks);
+  const int64_t E = a.rowptr[a.rows];
+  const int64_t chunks = num_chunks(a.rows, E, L.D);
+  const std::vector<int64_t> bounds = balanced_chunks(a.rowptr, a.rows, chunks);
   constexpr int64_t kTile = 512;
   const int64_t tile_blocks = std::max<int64_t>(1, std::min<int64_t>(L.B, kTile / std::max<int64_t>(d, 1)));
   const int64_t tile = std::max<int64_t>(tile_blocks * d, 1);
@@ -479,7 +482,8 @@ struct Backward {
   T* grad_x;       // nullptr: not needed
   T* grad_rel_partial;  // [threads, R, rwidth] or nullptr
   T* grad_w;       // CSR order, or nullptr
-  int64_t V;
+  int64_t V;        // sources: rows of x, CSC columns
+  int64_t rows;     // targets: CSR rows, rows of out and grad_out
   int64_t rel_rows;
   Layout L;
 };
@@ -540,7 +544,7 @@ struct Routed {
 template <typename T, int M, int R>
 Routed<T> route_extremes(const Backward<T>& a) {
   const Layout L = a.L;
-  const int64_t D = L.D, d = L.d, V = a.V;
+  const int64_t D = L.D, d = L.d, V = a.rows;  // walks the target rows
   const int64_t E = a.rowptr[V];
   const int64_t out_width = (R == RED_PNA) ? 4 * D : D;
   constexpr int num_args = (R == RED_PNA) ? 2 : 1;  // pna: max and min
@@ -627,8 +631,8 @@ template <typename T, int M, int R>
 void backward_impl(const Backward<T>& a) {
   const Layout L = a.L;
   const int64_t D = L.D;
-  const int64_t E = a.rowptr[a.V];
-  const int64_t chunks = num_chunks(a.V, a.rowptr[a.V], L.D);
+  const int64_t E = a.rowptr[a.rows];
+  const int64_t chunks = num_chunks(a.V, E, L.D);
   const std::vector<int64_t> bounds = balanced_chunks(a.colptr, a.V, chunks);
   const int64_t partial_size = a.rel_rows * L.rwidth;
   constexpr bool kRouted = (R == RED_MAX || R == RED_MIN || R == RED_PNA);
@@ -756,16 +760,17 @@ std::vector<torch::Tensor> rspmm_forward(torch::Tensor rowptr, torch::Tensor col
   }
   if (weight) check_value(*weight, x, "edge_weight");
   TORCH_CHECK(col.numel() < (int64_t(1) << 31), "rspmm: more than 2^31 - 1 edges");
-  const int64_t V = x.size(0);
+  TORCH_CHECK(rowptr.numel() >= 1, "rspmm: rowptr must have at least one entry");
+  const int64_t rows = rowptr.numel() - 1;  // targets; sources are the rows of x
   const Layout L = make_layout(x, rel, B, d, rstride, red);
   const int64_t out_width = red == RED_PNA ? 4 * L.D : L.D;
-  auto out = torch::empty({V, out_width}, x.options());
+  auto out = torch::empty({rows, out_width}, x.options());
   torch::Tensor arg, varpos;
   if ((red == RED_MAX || red == RED_MIN) && for_backward) {
-    arg = torch::empty({V, L.D}, x.options().dtype(torch::kInt));
+    arg = torch::empty({rows, L.D}, x.options().dtype(torch::kInt));
   }
   if (red == RED_PNA && for_backward) {
-    varpos = torch::empty({V, L.D}, x.options().dtype(torch::kByte));
+    varpos = torch::empty({rows, L.D}, x.options().dtype(torch::kByte));
   }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rspmm_forward", [&] {
     Forward<scalar_t> a{rowptr.data_ptr<int64_t>(),
@@ -777,7 +782,7 @@ std::vector<torch::Tensor> rspmm_forward(torch::Tensor rowptr, torch::Tensor col
                         out.data_ptr<scalar_t>(),
                         arg.defined() ? arg.data_ptr<int32_t>() : nullptr,
                         varpos.defined() ? varpos.data_ptr<uint8_t>() : nullptr,
-                        V,
+                        rows,
                         static_cast<scalar_t>(eps),
                         L};
     dispatch_message(msg, [&](auto mc) {
@@ -818,6 +823,10 @@ std::vector<torch::Tensor> rspmm_backward(
                 "rspmm: pna backward needs the saved var > 0 mask (uint8)");
   }
   const int64_t V = x.size(0);
+  const int64_t rows = rowptr.numel() - 1;
+  TORCH_CHECK(colptr.numel() == V + 1, "rspmm: colptr must have x.size(0) + 1 entries");
+  TORCH_CHECK(rows >= 0 && grad_out.dim() == 2 && grad_out.size(0) == rows,
+              "rspmm: grad_out must have one row per target (rowptr.numel() - 1)");
   const Layout L = make_layout(x, rel, B, d, rstride, red);
   need_rel = need_rel && msg != MSG_NONE;
   need_w = need_w && weight.has_value();
@@ -844,6 +853,7 @@ std::vector<torch::Tensor> rspmm_backward(
                          need_rel ? partial.data_ptr<scalar_t>() : nullptr,
                          need_w ? grad_w.data_ptr<scalar_t>() : nullptr,
                          V,
+                         rows,
                          rel_rows,
                          L};
     dispatch_message(msg, [&](auto mc) {

@@ -364,7 +364,7 @@ def forward(graph: RelGraph, x: Tensor, rel: Tensor | None, weight_csr: Tensor |
             spec: RSpmmSpec, track: bool) -> tuple[Tensor, Tensor | None, Tensor | None,
                                                     Tensor | None]:
     """``(out, arg1, arg2, varpos)``; the last three only for max/min/pna with ``track``."""
-    num_nodes, width = x.shape
+    num_nodes, width = graph.num_targets, x.size(1)  # one program row per target
     red = spec.reduce.code
     out = torch.empty(num_nodes, spec.out_width, dtype=x.dtype, device=x.device)
     arg1 = arg2 = varpos = None
