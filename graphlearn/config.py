@@ -680,7 +680,8 @@ FORWARD_VARIANTS: dict[str, tuple[str, ...]] = {
 }
 
 #: The variants that support ``schedule: layerwise`` (the others: simultaneous only).
-LAYERWISE_VARIANTS: tuple[str, ...] = ("link:ff", "link:sf")
+LAYERWISE_VARIANTS: tuple[str, ...] = ("link:ff", "link:sf", "node:ff-label", "node:ff-virtual",
+                                       "node:sf")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -706,9 +707,10 @@ class ForwardSection(_Section):
     schedule: Literal["simultaneous", "layerwise"] = _field(
         "simultaneous",
         help="`simultaneous`: every layer updated every step from its own loss; "
-             "`layerwise` (link `ff` and `sf` only): layer 1 trains for `train.epochs` steps "
-             "and is restored to its best validation epoch, then layer 2 on its cached "
-             "output, and so on.")
+             "`layerwise` (link `ff` and `sf`; node `sf`, and `ff-label` / `ff-virtual` with "
+             "`label_context: shared`): layer 1 trains for `train.epochs` steps and is "
+             "restored to its best validation epoch, then layer 2 on its cached output, "
+             "and so on.")
     backbone: Literal["gcn", "sage", "gat"] = _field(
         "gcn", help="The graph convolution of every layer (PyG `GCNConv`, `SAGEConv`, "
                     "`GATConv` with one head).")
@@ -844,6 +846,11 @@ class Config(_Section):
             only = ", ".join(LAYERWISE_VARIANTS)
             raise ConfigKeyError(key, f"{key!r} 'layerwise' is implemented for {only} only "
                                       f"({pair} trains simultaneously); remove it")
+        if fwd.schedule == "layerwise" and fwd.label_context != "shared":
+            key = _join(section, "label_context")
+            raise ConfigKeyError(key, f"{key!r} {fwd.label_context!r}: schedule 'layerwise' "
+                                      f"caches the candidate-class passes of label_context "
+                                      f"'shared'; use it or schedule 'simultaneous'")
         for f in dataclasses.fields(ForwardSection):
             variants = f.metadata.get("variants")
             if variants and pair not in variants \

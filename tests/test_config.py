@@ -504,7 +504,8 @@ def test_forward_section_is_null_by_default_and_replaces_model(tmp_path, config_
     (["forward.variant=ff-lable"], "invalid 'forward.variant': expected one of"),
     (["forward.variant=ff-label"], "'ff-label' is not a variant of task 'link'"),
     (["forward.variant=ccl", "forward.schedule=layerwise"],
-     "'forward.schedule' 'layerwise' is implemented for link:ff, link:sf only"),
+     ("'forward.schedule' 'layerwise' is implemented for link:ff, link:sf, node:ff-label, "
+      "node:ff-virtual, node:sf only")),
     (["forward.ccl_temperature=0.5"],
      "'forward.ccl_temperature' applies to link:ccl, node:ccl only (this run is link:ff)"),
     (["model.name=gae"], "'model' does not apply to a forward-learning run"),

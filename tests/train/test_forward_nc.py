@@ -505,3 +505,101 @@ def test_train_step_gradients_equal_one_backward_of_the_summed_losses(variant):
     (a, la), (b, lb) = grads(False), grads(True)
     assert la == lb
     assert all((x is None and y is None) or torch.equal(x, y) for x, y in zip(a, b))
+
+
+# --------------------------------------------------------------------------- layerwise
+
+LAYERWISE = ["ff-label", "ff-virtual", "sf"]
+
+
+def _layerwise_setup(variant: str, data: Data, widths=(8, 8)):
+    objective = objective_for(variant)
+    stack = build_stack(gcn, data.x.size(1), list(widths), variant=variant, task="node",
+                        num_classes=3)
+    torch.manual_seed(0)
+    stack.reset_parameters()
+    objective.setup(stack, data, reset=True)
+    return objective, stack
+
+
+@pytest.mark.parametrize("variant", LAYERWISE)
+def test_layer_pieces_are_the_stacks_scores_and_losses(data, variant):
+    """``passes`` run layer by layer with ``layer_scores`` summed give ``class_scores``,
+    and ``layer_loss`` of a layer is that layer's term of the simultaneous step."""
+    objective, stack = _layerwise_setup(variant, data)
+    stack.eval()
+    with torch.no_grad():
+        scores, per_layer = objective.class_scores(stack, data)
+        passes = objective.passes(stack, data)
+        assert len(passes) == (1 if variant == "sf" else 3)
+        mine = []
+        for index in range(len(stack)):
+            passes = [(stack.layer_forward(index, x, ei), ei) for x, ei in passes]
+            mine.append(objective.layer_scores([h for h, _ in passes], data))
+            torch.testing.assert_close(mine[-1], per_layer[index])
+        torch.testing.assert_close(torch.stack(mine).sum(0), scores)
+        # layer 0's loss with the generator of a simultaneous step (one draw per step)
+        first = [stack.layer_forward(0, x, ei) for x, ei in objective.passes(stack, data)]
+        loss = objective.layer_loss(first, data, torch.Generator().manual_seed(4))
+        step = objective.step_losses(stack, data, 0, torch.Generator().manual_seed(4))
+        torch.testing.assert_close(loss, step["layer0"])
+
+
+@pytest.mark.parametrize("variant", LAYERWISE)
+def test_layerwise_variants_beat_chance(data, variant):
+    stack = build_stack(gcn, 8, [16, 16], variant=variant, task="node", num_classes=3)
+    epochs = 40
+    out = train_forward_node(stack, data, variant=variant, schedule="layerwise",
+                             epochs=epochs, lr=0.03, seed=0)
+    metrics = out["metrics"]
+    assert metrics["test"]["accuracy"] > 0.6 and metrics["train"]["accuracy"] > 0.6  # 1/3
+    assert [h["layer"] for h in out["history"]] == [0] * epochs + [1] * epochs
+    assert len(out["selected_epoch"]) == 2
+    for layer, selected in enumerate(out["selected_epoch"]):
+        mine = [h for h in out["history"] if h["layer"] == layer]
+        best = max(mine, key=lambda h: h["valid_accuracy"])  # first of the ties
+        assert best["epoch"] == selected
+    # the final stack scores as the last stage selected it
+    assert metrics["valid"]["accuracy"] == pytest.approx(best["valid_accuracy"])
+
+
+@pytest.mark.parametrize("variant", ["sf", "ff-virtual"])
+def test_layerwise_caches_the_layer_below(data, variant):
+    """While layer 1 trains, layer 0 never runs: its outputs were cached once per pass,
+    without grad, and layer 1's inputs carry no graph."""
+    stack = build_stack(gcn, 8, [8, 8], variant=variant, task="node", num_classes=3)
+    calls = {"layer0": 0, "with_grad": 0}
+    seen_by_layer1, inputs_of_layer1 = [], []
+
+    def on_layer0(module, args, output):
+        calls["layer0"] += 1
+        calls["with_grad"] += int(torch.is_grad_enabled())
+
+    def on_layer1(module, args):
+        seen_by_layer1.append(calls["layer0"])
+        inputs_of_layer1.append(args[0])
+
+    stack.layers[0].register_forward_hook(on_layer0)
+    stack.layers[1].register_forward_pre_hook(on_layer1)
+    epochs, num_passes = 5, (1 if variant == "sf" else 3)
+    train_forward_node(stack, data, variant=variant, schedule="layerwise", epochs=epochs,
+                       seed=0)
+    # layer 0's stage: `epochs` steps + `epochs` validations + one cached pass, per pass
+    phase1 = (2 * epochs + 1) * num_passes
+    during_stage1 = seen_by_layer1[: 2 * epochs * num_passes]
+    assert during_stage1 == [phase1] * len(during_stage1)
+    assert calls["with_grad"] == epochs * num_passes
+    assert not any(x.requires_grad for x in inputs_of_layer1)
+
+
+@pytest.mark.parametrize(("variant", "options", "match"), [
+    ("ccl", {}, "'layerwise' is implemented for the node variants ff-label, ff-virtual, sf"),
+    ("sf-topdown", {}, "not 'sf-topdown'"),
+    ("backprop", {}, "not 'backprop'"),
+    ("ff-label", {"label_context": "uniform"}, "needs label_context 'shared'"),
+    ("sf", {"schedule": "greedy"}, "schedule must be one of layerwise, simultaneous"),
+])
+def test_layerwise_errors(data, variant, options, match):
+    options = {"schedule": "layerwise", **options}
+    with pytest.raises(ConfigError, match=match):
+        train_forward_node([GCNConv(11, 8)], data, variant=variant, **options)

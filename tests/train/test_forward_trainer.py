@@ -9,12 +9,20 @@ import pytest
 import torch
 import yaml
 
-from graphlearn.config import FORWARD_VARIANTS, LAYERWISE_VARIANTS, Config, from_dict, load_config
+from graphlearn.config import (
+    FORWARD_VARIANTS,
+    LAYERWISE_VARIANTS,
+    Config,
+    ConfigKeyError,
+    from_dict,
+    load_config,
+)
 from graphlearn.data.link_split import random_link_split
 from graphlearn.errors import GraphlearnError
 from graphlearn.train import load_run, train
 from graphlearn.train.forward import (
     BACKBONES,
+    NODE_SCHEDULES,
     build_stack,
     get_variant,
     list_schedules,
@@ -71,10 +79,18 @@ def test_config_variants_match_the_registry(task):
 
 
 def test_config_layerwise_variants_match_the_objectives():
-    supported = {f"link:{v}" for v in list_variants("link")
-                 if "layerwise" in get_variant(v, "link").schedules}
+    supported = {f"{task}:{v}" for task in ("link", "node") for v in list_variants(task)
+                 if "layerwise" in get_variant(v, task).schedules}
     assert supported == set(LAYERWISE_VARIANTS)
-    assert set(list_schedules()) == {"simultaneous", "layerwise"}
+    assert set(list_schedules()) == set(NODE_SCHEDULES) == {"simultaneous", "layerwise"}
+
+
+def test_config_layerwise_ff_needs_the_shared_label_context():
+    with pytest.raises(ConfigKeyError, match="'forward.label_context' 'uniform': schedule "
+                                             "'layerwise' caches"):
+        from_dict(Config, {"task": "node", "data": NODE_DATA,
+                           "forward": {"variant": "ff-virtual", "schedule": "layerwise",
+                                       "label_context": "uniform"}})
 
 
 def test_backbones_match_the_config():
@@ -160,17 +176,25 @@ def test_link_run_reproduces_train_forward(tmp_path, variant, schedule):
         assert final["selected_epoch"] == reference["selected_epoch"]
 
 
-@pytest.mark.parametrize("variant", ["ff-label", "sf-topdown", "ccl", "backprop"])
-def test_node_run_reproduces_train_forward_node(tmp_path, variant):
-    cfg = config("node", variant, epochs=4)
+@pytest.mark.parametrize(("variant", "schedule"), [
+    ("ff-label", "simultaneous"), ("sf-topdown", "simultaneous"), ("ccl", "simultaneous"),
+    ("backprop", "simultaneous"), ("sf", "layerwise"), ("ff-virtual", "layerwise"),
+    ("ff-label", "layerwise")])
+def test_node_run_reproduces_train_forward_node(tmp_path, variant, schedule):
+    cfg = config("node", variant, schedule, epochs=4)
     _, final = run(cfg, tmp_path / "run")
     from graphlearn.tasks.node import prepare_node_data
 
     data = prepare_node_data(cfg, node_graph(1))
     stack = build_stack(BACKBONES.get("gcn"), data.num_features, [8, 8], variant=variant,
                         task="node", num_classes=3)
-    reference = train_forward_node(stack, data, variant=variant, epochs=4, lr=0.02, seed=5)
-    assert final["selected_epoch"] == reference["selected_epoch"]
+    reference = train_forward_node(stack, data, variant=variant, schedule=schedule, epochs=4,
+                                   lr=0.02, seed=5)
+    if schedule == "layerwise":
+        assert final["forward"]["selected_layer_epochs"] == reference["selected_epoch"]
+        assert final["selected_epoch"] == 4 + reference["selected_epoch"][1]
+    else:
+        assert final["selected_epoch"] == reference["selected_epoch"]
     for name in ("valid", "test"):
         assert final[name]["accuracy"] == pytest.approx(reference["metrics"][name]["accuracy"])
 
@@ -200,6 +224,7 @@ def test_node_public_split_uses_the_data_masks(tmp_path):
     ("link", "ff", "layerwise", 5),  # stopped inside layer 1
     ("link", "ccl", "simultaneous", 2),  # heads and their optimizers
     ("node", "ff-label", "simultaneous", 2),  # wrong labels from the generator
+    ("node", "ff-virtual", "layerwise", 6),  # stopped inside layer 1, cached passes rebuilt
 ])
 def test_resume_ends_like_an_uninterrupted_run(tmp_path, task, variant, schedule, stop):
     cfg = config(task, variant, schedule, epochs=4, eval_every=1)

@@ -33,8 +33,8 @@ Modules:
   ``sf-topdown``, ``ccl``, ``backprop``; schedules ``simultaneous`` /
   ``layerwise``), :func:`train_forward`.
 * :mod:`~graphlearn.train.forward.node`: node classification (``ff-label``,
-  ``ff-virtual``, ``sf``, ``sf-topdown``, ``ccl``, ``backprop``),
-  :func:`train_forward_node`.
+  ``ff-virtual``, ``sf``, ``sf-topdown``, ``ccl``, ``backprop``; schedules
+  ``simultaneous`` / ``layerwise``), :func:`train_forward_node`.
 * :mod:`~graphlearn.train.forward.variants`: :func:`list_variants`,
   :func:`layer_in_channels`, :func:`build_stack`.
 * :mod:`~graphlearn.train.forward.tasks` and :mod:`~graphlearn.train.forward.trainer`:
@@ -85,6 +85,7 @@ from graphlearn.train.forward.link import (
     train_forward,
 )
 from graphlearn.train.forward.node import (
+    NODE_SCHEDULES,
     NODE_VARIANTS,
     BackpropNodeObjective,
     CCLNodeObjective,
@@ -121,6 +122,7 @@ __all__ = [
     "ACTIVATIONS",
     "BACKBONES",
     "FORWARD_TASKS",
+    "NODE_SCHEDULES",
     "NODE_VARIANTS",
     "SCHEDULES",
     "TASKS",

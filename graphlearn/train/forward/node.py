@@ -51,6 +51,16 @@ Variants (:data:`NODE_VARIANTS`, pick with ``variant=``):
   prediction = its argmax.
 * ``"backprop"``: the same stack end-to-end (no detaches) with the same linear
   readout on the last layer, cross-entropy on the training nodes.
+
+Schedules (``schedule=``): ``"simultaneous"`` (every variant: every layer
+updated every step) and ``"layerwise"`` (``"sf"``, and ``"ff-label"`` /
+``"ff-virtual"`` with ``label_context="shared"``): layer 1 trains alone for
+``epochs`` steps and is restored to its best validation epoch, its outputs on
+every pass of the variant (the one augmented graph of ``"sf"``; the ``C``
+candidate-class passes of FF) are computed once without grad and cached, and
+layer 2 trains on them; and so on. Selection for layer :math:`l`: validation
+accuracy of the layers ``1..l``'s summed scores (the prediction rule of the
+whole stack, cut at depth :math:`l`). Only one layer holds an autograd graph.
 """
 
 from __future__ import annotations
@@ -69,6 +79,7 @@ from torch_geometric.data import Data
 
 from graphlearn.errors import ConfigError
 from graphlearn.registry import Registry
+from graphlearn.tasks.node import accuracy
 from graphlearn.train.forward.core import (
     THETA,
     LayerLocalStack,
@@ -86,6 +97,7 @@ from graphlearn.train.forward.link import alternating_layers, build_ccl_heads
 
 __all__ = [
     "LABEL_CONTEXTS",
+    "NODE_SCHEDULES",
     "NODE_VARIANTS",
     "BackpropNodeObjective",
     "CCLNodeObjective",
@@ -105,6 +117,8 @@ __all__ = [
 
 #: What the other nodes show while the FF variants train (see :class:`NodeForwardConfig`).
 LABEL_CONTEXTS: tuple[str, ...] = ("shared", "uniform")
+#: The schedules of :func:`train_forward_node` (module docstring).
+NODE_SCHEDULES: tuple[str, ...] = ("layerwise", "simultaneous")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +126,7 @@ class NodeForwardConfig:
     """The options of :func:`train_forward_node` (validated; see its docstring)."""
 
     variant: str = "ff-label"
+    schedule: str = "simultaneous"
     epochs: int = 100
     lr: float = 0.01
     weight_decay: float = 0.0
@@ -124,10 +139,24 @@ class NodeForwardConfig:
     reset: bool = True
 
     def __post_init__(self) -> None:
-        NODE_VARIANTS.get(self.variant)
+        objective = NODE_VARIANTS.get(self.variant)
         if self.label_context not in LABEL_CONTEXTS:
             raise ConfigError(f"NodeForwardConfig: label_context must be one of "
                               f"{', '.join(LABEL_CONTEXTS)}, got {self.label_context!r}")
+        if self.schedule not in NODE_SCHEDULES:
+            raise ConfigError(f"NodeForwardConfig: schedule must be one of "
+                              f"{', '.join(NODE_SCHEDULES)}, got {self.schedule!r}")
+        if self.schedule == "layerwise":
+            if "layerwise" not in objective.schedules:
+                layerwise = [n for n in NODE_VARIANTS.names()
+                             if "layerwise" in NODE_VARIANTS.get(n).schedules]
+                raise ConfigError(f"NodeForwardConfig: schedule 'layerwise' is implemented "
+                                  f"for the node variants {', '.join(layerwise)}, not "
+                                  f"{self.variant!r}")
+            if issubclass(objective, _FFNodeObjective) and self.label_context != "shared":
+                raise ConfigError("NodeForwardConfig: schedule 'layerwise' needs "
+                                  "label_context 'shared' (the cached candidate-class "
+                                  "passes); 'uniform' draws a new negative graph every step")
         for name in ("epochs", "eval_every", "topdown_iterations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -243,6 +272,9 @@ class NodeObjective:
     local: bool = True
     label_channels: bool = False
     topdown: bool = False
+    #: the schedules it supports; ``"layerwise"`` needs :meth:`passes`,
+    #: :meth:`layer_loss` and :meth:`layer_scores`
+    schedules: tuple[str, ...] = ("simultaneous",)
 
     def __init__(self, theta: float = THETA, temperature: float = 0.1, iterations: int = 3,
                  label_context: str = "shared") -> None:
@@ -285,6 +317,23 @@ class NodeObjective:
         """``(scores [N, C], per-layer scores: list of [N, C])``; prediction = argmax."""
         raise NotImplementedError
 
+    # -- layerwise: one layer on the cached outputs of the layers below -------------------
+
+    def passes(self, stack: LayerLocalStack, data: Data) -> list[tuple[Tensor, Tensor]]:
+        """The graphs ``(x, edge_index)`` every layer runs on, the same at training and
+        prediction (layerwise); layer ``l`` reads each pass's output of layer ``l - 1``."""
+        raise NotImplementedError
+
+    def layer_loss(self, outputs: Sequence[Tensor], data: Data,
+                   generator: torch.Generator | None) -> Tensor:
+        """One layer's loss from its outputs on every pass (layerwise)."""
+        raise NotImplementedError
+
+    def layer_scores(self, outputs: Sequence[Tensor], data: Data) -> Tensor:
+        """``[N, C]``: one layer's class scores from its outputs on every pass; the
+        stack's :meth:`class_scores` is their sum over the layers."""
+        raise NotImplementedError
+
     def state_dict(self) -> dict[str, Any]:
         """State that the next step reads (tensors or ``None``; checkpointed by
         ForwardTrainer); none by default."""
@@ -314,10 +363,15 @@ class _FFNodeObjective(NodeObjective):
     goodness summed over layers. Subclasses say how a label is shown."""
 
     label_channels = True
+    schedules = ("layerwise", "simultaneous")  # layerwise: label_context "shared" only
+
+    def class_graph(self, stack: LayerLocalStack, data: Data, c: int) -> tuple[Tensor, Tensor]:
+        """The input ``(x, edge_index)`` with candidate label ``c`` shown to *every* node."""
+        raise NotImplementedError
 
     def run_class(self, stack: LayerLocalStack, data: Data, c: int) -> list[Tensor]:
-        """One pass with candidate label ``c`` shown to *every* node."""
-        raise NotImplementedError
+        """One pass with candidate label ``c`` shown to every node."""
+        return stack(*self.class_graph(stack, data, c), local=self.local)
 
     def run_training_labels(self, stack: LayerLocalStack, data: Data,
                             labels: Tensor) -> list[Tensor]:
@@ -360,6 +414,23 @@ class _FFNodeObjective(NodeObjective):
         per_layer = self._class_goodness(stack, data)  # (L, N, C)
         return per_layer.sum(0), list(per_layer)
 
+    def passes(self, stack: LayerLocalStack, data: Data) -> list[tuple[Tensor, Tensor]]:
+        return [self.class_graph(stack, data, c) for c in range(_num_classes(data))]
+
+    def layer_scores(self, outputs: Sequence[Tensor], data: Data) -> Tensor:
+        num_nodes = data.y.size(0)
+        return torch.stack([goodness(h[:num_nodes], self.theta) for h in outputs], dim=-1)
+
+    def layer_loss(self, outputs: Sequence[Tensor], data: Data,
+                   generator: torch.Generator | None) -> Tensor:
+        # "shared": positive = the pass of the true class, negative = a wrong class's
+        train, num_classes = _train_index(data), _num_classes(data)
+        y = data.y[train]
+        wrong = wrong_labels(y, num_classes, generator, per_node=True)
+        g = self.layer_scores(outputs, data)[train]  # (T, C)
+        rows = torch.arange(train.numel(), device=y.device)
+        return ff_loss(g[rows, y], g[rows, wrong])
+
 
 @NODE_VARIANTS.register("ff-label")
 class FFLabelObjective(_FFNodeObjective):
@@ -368,12 +439,14 @@ class FFLabelObjective(_FFNodeObjective):
 
     name = "ff-label"
 
-    def _run(self, stack: LayerLocalStack, data: Data, labels: Tensor) -> list[Tensor]:
-        return stack(label_features(data.x, _num_classes(data), labels, stack.eps),
-                     data.edge_index, local=self.local)
+    def _inputs(self, stack: LayerLocalStack, data: Data, labels: Tensor) -> tuple[Tensor, Tensor]:
+        return label_features(data.x, _num_classes(data), labels, stack.eps), data.edge_index
 
-    def run_class(self, stack: LayerLocalStack, data: Data, c: int) -> list[Tensor]:
-        return self._run(stack, data, torch.full_like(data.y, c))
+    def _run(self, stack: LayerLocalStack, data: Data, labels: Tensor) -> list[Tensor]:
+        return stack(*self._inputs(stack, data, labels), local=self.local)
+
+    def class_graph(self, stack: LayerLocalStack, data: Data, c: int) -> tuple[Tensor, Tensor]:
+        return self._inputs(stack, data, torch.full_like(data.y, c))
 
     def run_training_labels(self, stack: LayerLocalStack, data: Data,
                             labels: Tensor) -> list[Tensor]:
@@ -389,16 +462,19 @@ class FFVirtualObjective(_FFNodeObjective):
 
     name = "ff-virtual"
 
+    def _inputs(self, stack: LayerLocalStack, data: Data, queries: Tensor,
+                query_labels: Tensor) -> tuple[Tensor, Tensor]:
+        train = _train_index(data)
+        return class_node_graph(data.x, data.edge_index, _num_classes(data), train,
+                                data.y[train], queries, query_labels, stack.eps)
+
     def _run(self, stack: LayerLocalStack, data: Data, queries: Tensor,
              query_labels: Tensor) -> list[Tensor]:
-        train = _train_index(data)
-        x, edge_index = class_node_graph(data.x, data.edge_index, _num_classes(data), train,
-                                         data.y[train], queries, query_labels, stack.eps)
-        return stack(x, edge_index, local=self.local)
+        return stack(*self._inputs(stack, data, queries, query_labels), local=self.local)
 
-    def run_class(self, stack: LayerLocalStack, data: Data, c: int) -> list[Tensor]:
+    def class_graph(self, stack: LayerLocalStack, data: Data, c: int) -> tuple[Tensor, Tensor]:
         everyone = torch.arange(data.y.size(0), device=data.y.device)
-        return self._run(stack, data, everyone, torch.full_like(everyone, c))
+        return self._inputs(stack, data, everyone, torch.full_like(everyone, c))
 
     def run_training_labels(self, stack: LayerLocalStack, data: Data,
                             labels: Tensor) -> list[Tensor]:
@@ -412,6 +488,7 @@ class SFNodeObjective(NodeObjective):
 
     name = "sf"
     label_channels = True
+    schedules = ("layerwise", "simultaneous")
 
     def graph(self, data: Data, eps: float = 1e-4) -> tuple[Tensor, Tensor]:
         """The one augmented graph: real edges + membership edges of the training nodes."""
@@ -452,6 +529,17 @@ class SFNodeObjective(NodeObjective):
         per_layer = [self.similarities(h, data.y.size(0)) for h in outputs]
         return torch.stack(per_layer).sum(0), per_layer
 
+    def passes(self, stack: LayerLocalStack, data: Data) -> list[tuple[Tensor, Tensor]]:
+        return [self.graph(data, stack.eps)]
+
+    def layer_scores(self, outputs: Sequence[Tensor], data: Data) -> Tensor:
+        return self.similarities(outputs[0], data.y.size(0))
+
+    def layer_loss(self, outputs: Sequence[Tensor], data: Data,
+                   generator: torch.Generator | None) -> Tensor:
+        train = _train_index(data)
+        return F.cross_entropy(self.layer_scores(outputs, data)[train], data.y[train])
+
 
 @NODE_VARIANTS.register("sf-topdown")
 class SFTopDownNodeObjective(SFNodeObjective):
@@ -459,6 +547,7 @@ class SFTopDownNodeObjective(SFNodeObjective):
 
     name = "sf-topdown"
     topdown = True
+    schedules = ("simultaneous",)
 
     def __init__(self, theta: float = THETA, temperature: float = 0.1, iterations: int = 3,
                  label_context: str = "shared") -> None:
@@ -647,6 +736,7 @@ def train_forward_node(
     data: Data,
     *,
     variant: str = "ff-label",
+    schedule: str = "simultaneous",
     epochs: int = 100,
     lr: float = 0.01,
     weight_decay: float = 0.0,
@@ -674,7 +764,9 @@ def train_forward_node(
             :func:`~graphlearn.train.forward.layer_in_channels`.
         data: ``x``, ``edge_index``, ``y`` and ``train_mask``/``val_mask``/``test_mask``.
         variant: a name in :data:`NODE_VARIANTS` (``list_variants("node")``).
-        epochs: training steps (default ``100``).
+        schedule: ``"simultaneous"`` or ``"layerwise"`` (``"sf"``, and ``"ff-label"``
+            / ``"ff-virtual"`` with ``label_context="shared"``; module docstring).
+        epochs: training steps (per layer under ``"layerwise"``) (default ``100``).
         lr: Adam learning rate (default ``0.01``).
         weight_decay: Adam weight decay (default ``0.0``).
         theta: goodness threshold of the FF variants (default ``2.0``).
@@ -690,9 +782,11 @@ def train_forward_node(
 
     Returns:
         ``{"metrics": {"train", "valid", "test"}, "history", "selected_epoch",
-        "config", "wall_time_s"}``; each split holds ``accuracy`` and ``per_layer``.
+        "config", "wall_time_s"}``; each split holds ``accuracy`` and ``per_layer``;
+        ``selected_epoch`` is one per layer under ``"layerwise"``.
     """
-    cfg = NodeForwardConfig(variant=variant, epochs=epochs, lr=lr, weight_decay=weight_decay,
+    cfg = NodeForwardConfig(variant=variant, schedule=schedule, epochs=epochs, lr=lr,
+                            weight_decay=weight_decay,
                             theta=theta, ccl_temperature=ccl_temperature,
                             topdown_iterations=topdown_iterations,
                             label_context=label_context, eval_every=eval_every,
@@ -712,6 +806,24 @@ def train_forward_node(
     generator = torch.Generator().manual_seed(cfg.seed)
     optimizers = stack.make_optimizers(cfg.lr, cfg.weight_decay)
     start = time.perf_counter()
+    if cfg.schedule == "layerwise":
+        history, selected = _train_layerwise(stack, objective, data, cfg, optimizers, generator)
+    else:
+        history, selected = _train_simultaneous(stack, objective, data, cfg, optimizers,
+                                                generator)
+    metrics = evaluate_node(stack, data, objective)
+    return {
+        "metrics": metrics,
+        "history": history,
+        "selected_epoch": selected,
+        "config": dataclasses.asdict(cfg),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+    }
+
+
+def _train_simultaneous(stack: LayerLocalStack, objective: NodeObjective, data: Data,
+                        cfg: NodeForwardConfig, optimizers: Sequence[torch.optim.Optimizer],
+                        generator: torch.Generator) -> tuple[list[dict[str, Any]], int]:
     history: list[dict[str, Any]] = []
     best_acc, best_epoch, best_state = -math.inf, 0, None
     for epoch in range(1, cfg.epochs + 1):
@@ -733,11 +845,46 @@ def train_forward_node(
         history.append(entry)
     assert best_state is not None
     stack.load_state_dict(best_state)
-    metrics = evaluate_node(stack, data, objective)
-    return {
-        "metrics": metrics,
-        "history": history,
-        "selected_epoch": best_epoch,
-        "config": dataclasses.asdict(cfg),
-        "wall_time_s": round(time.perf_counter() - start, 3),
-    }
+    return history, best_epoch
+
+
+def _train_layerwise(stack: LayerLocalStack, objective: NodeObjective, data: Data,
+                     cfg: NodeForwardConfig, optimizers: Sequence[torch.optim.Optimizer],
+                     generator: torch.Generator) -> tuple[list[dict[str, Any]], list[int]]:
+    """Layer by layer on cached inputs (module docstring); selection per layer on the
+    validation accuracy of the summed scores of the layers trained so far."""
+    passes = objective.passes(stack, data)  # [(x, edge_index)] of layer 0, one per pass
+    prefix = torch.zeros(data.y.size(0), _num_classes(data), device=data.x.device)
+    history: list[dict[str, Any]] = []
+    selected: list[int] = []
+    for index, layer in enumerate(stack.layers):
+        best_acc, best_epoch, best_state = -math.inf, 0, None
+        for epoch in range(1, cfg.epochs + 1):
+            stack.train()
+            outputs = [stack.layer_forward(index, x, edge_index) for x, edge_index in passes]
+            loss = objective.layer_loss(outputs, data, generator)
+            optimizers[index].zero_grad(set_to_none=True)
+            loss.backward()
+            optimizers[index].step()
+            entry: dict[str, Any] = {"layer": index, "epoch": epoch,
+                                     "loss": {f"layer{index}": float(loss.detach())}}
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                stack.eval()
+                with torch.no_grad():
+                    scores = prefix + objective.layer_scores(
+                        [stack.layer_forward(index, x, ei) for x, ei in passes], data)
+                val = accuracy(scores, data.y, data.val_mask)
+                entry["valid_accuracy"] = val
+                if val > best_acc or best_state is None:
+                    best_acc, best_epoch = val, epoch
+                    best_state = copy.deepcopy(layer.state_dict())
+            history.append(entry)
+        assert best_state is not None
+        layer.load_state_dict(best_state)
+        selected.append(best_epoch)
+        # Cache this layer's outputs once, without grad: the next layer's inputs.
+        stack.eval()
+        with torch.no_grad():
+            passes = [(stack.layer_forward(index, x, ei), ei) for x, ei in passes]
+            prefix = prefix + objective.layer_scores([h for h, _ in passes], data)
+    return history, selected

@@ -18,11 +18,13 @@ layer's own optimizer.
   (:func:`~graphlearn.tasks.node.prepare_node_data`); metric ``accuracy``, plus
   every layer's own (``layer0_accuracy``, ...; none for ``backprop``).
 
-Under ``schedule: layerwise`` (link ``ff`` and ``sf``) the trainer trains one
-layer at a time: :meth:`ForwardLinkTask.begin_stage` caches the detached input
-of the current layer (and, for validation, the summed logits of the layers
-below), the step trains that layer only, and validation scores the mean logit
-of the layers trained so far, as :func:`~graphlearn.train.forward.train_forward`.
+Under ``schedule: layerwise`` (link ``ff`` and ``sf``; node ``sf``, ``ff-label``
+and ``ff-virtual``) the trainer trains one layer at a time: ``begin_stage``
+enters it, the detached input of the current layer (and, for validation, the
+scores of the layers below) is computed once and cached, the step trains that
+layer only, and validation scores the layers trained so far, as
+:func:`~graphlearn.train.forward.train_forward` (mean logit) and
+:func:`~graphlearn.train.forward.train_forward_node` (summed class scores).
 
 Every random draw of training comes from the trainer's generator (negatives,
 SF batches, wrong labels) and the initialisation from ``train.seed``, so a
@@ -340,7 +342,7 @@ class ForwardNodeTask(ForwardTask):
     def make_objective(self, cfg: Config) -> NodeObjective:
         fwd = cfg.forward
         assert fwd is not None
-        config = NodeForwardConfig(variant=fwd.variant, theta=fwd.theta,
+        config = NodeForwardConfig(variant=fwd.variant, schedule=fwd.schedule, theta=fwd.theta,
                                    ccl_temperature=fwd.ccl_temperature,
                                    topdown_iterations=fwd.topdown_iterations,
                                    label_context=fwd.label_context)
@@ -349,6 +351,7 @@ class ForwardNodeTask(ForwardTask):
     def setup(self, data: Any) -> None:
         self.data = prepare_node_data(self.cfg, data)
         self._num_classes = int(self.data.y.max()) + 1
+        self._cache: tuple[list[tuple[Tensor, Tensor]], Tensor] | None = None
 
     def num_classes(self) -> int | None:
         return self._num_classes
@@ -359,13 +362,44 @@ class ForwardNodeTask(ForwardTask):
     def to(self, device: torch.device | str) -> ForwardNodeTask:
         super().to(device)
         self.data = self.data.to(self.device)
+        self._cache = None
         return self
 
     def local_losses(self, model: nn.Module, batch: ForwardBatch) -> dict[str, Tensor]:
-        return self.objective.step_losses(model, self.data, batch.step, batch.generator)
+        if self.stage is None:
+            return self.objective.step_losses(model, self.data, batch.step, batch.generator)
+        outputs = [model.layer_forward(self.stage, x, edge_index)
+                   for x, edge_index in self._stage_cache()[0]]
+        return {f"layer{self.stage}": self.objective.layer_loss(outputs, self.data,
+                                                                batch.generator)}
 
     def local_step(self, model: nn.Module, batch: ForwardBatch) -> dict[str, Tensor]:
-        return self.objective.train_step(model, self.data, batch.step, batch.generator)
+        if self.stage is None:
+            return self.objective.train_step(model, self.data, batch.step, batch.generator)
+        return super().local_step(model, batch)
+
+    def begin_stage(self, model: nn.Module, stage: int | None) -> None:
+        super().begin_stage(model, stage)
+        self._model = model
+        self._cache = None
+
+    @torch.no_grad()
+    def _stage_cache(self) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
+        """``(the passes' inputs of layer stage, summed class scores [N, C] of the layers
+        below)``, computed once per stage."""
+        if self._cache is None:
+            assert self.stage is not None
+            model, data = self._model, self.data
+            was_training = model.training
+            model.eval()
+            passes = self.objective.passes(model, data)
+            prefix = torch.zeros(data.y.size(0), self._num_classes, device=self.device)
+            for index in range(self.stage):
+                passes = [(model.layer_forward(index, x, ei), ei) for x, ei in passes]
+                prefix = prefix + self.objective.layer_scores([h for h, _ in passes], data)
+            model.train(was_training)
+            self._cache = (passes, prefix)
+        return self._cache
 
     def metric_names(self) -> list[str]:
         return ["accuracy"]
@@ -379,13 +413,24 @@ class ForwardNodeTask(ForwardTask):
         mask = {"valid": self.data.val_mask, "test": self.data.test_mask}.get(split)
         if mask is None:
             raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
+        y = self.data.y
+        if self.stage is not None:  # layerwise: the layers trained so far
+            passes, prefix = self._stage_cache()
+            was_training = model.training
+            model.eval()
+            try:
+                scores = self.objective.layer_scores(
+                    [model.layer_forward(self.stage, x, ei) for x, ei in passes], self.data)
+            finally:
+                model.train(was_training)
+            return {"accuracy": accuracy(prefix + scores, y, mask),
+                    f"layer{self.stage}_accuracy": accuracy(scores, y, mask)}
         was_training = model.training
         model.eval()
         try:
             scores, per_layer = self.objective.class_scores(model, self.data)
         finally:
             model.train(was_training)
-        y = self.data.y
         out = {"accuracy": accuracy(scores, y, mask)}
         out.update({f"layer{index}_accuracy": accuracy(s, y, mask)
                     for index, s in enumerate(per_layer)})
