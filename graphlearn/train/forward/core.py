@@ -12,8 +12,10 @@ r"""The shared pieces of forward learning: goodness, the local losses, the stack
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,7 @@ __all__ = [
     "in_batch_softmax_loss",
     "input_widths",
     "stream_layers",
+    "train_layer_by_layer",
 ]
 
 #: Hinton's threshold and DESIGN.md §2's: goodness = sum of squares minus 2.
@@ -515,3 +518,55 @@ def backward_summed(losses: dict[str, Tensor]) -> dict[str, Tensor]:
     term's gradient in its own layer); the losses back, detached."""
     torch.stack(list(losses.values())).sum().backward()
     return {name: loss.detach() for name, loss in losses.items()}
+
+
+def train_layer_by_layer(
+    stack: LayerLocalStack,
+    optimizers: Sequence[torch.optim.Optimizer],
+    epochs: int,
+    eval_every: int,
+    layer_loss: Callable[[int], Tensor],
+    validate: Callable[[int], float],
+    cache: Callable[[int], None],
+    metric: str,
+    loss_entry: Callable[[int, float], Any] = lambda index, value: value,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The ``layerwise`` schedule's loop, shared by link and node classification.
+
+    Layer ``l`` trains alone for ``epochs`` steps (``layer_loss(l)``: one step's
+    loss on the cached input; only ``optimizers[l]`` steps), validated every
+    ``eval_every`` steps and at the last (``validate(l)``, under ``eval`` and
+    ``no_grad``: the metric of the layers trained so far); it is restored to its
+    best epoch (the first on ties), then ``cache(l)`` (``eval``, ``no_grad``) stores
+    its outputs as the next layer's input. Returns the history (one entry per
+    step: ``layer``, ``epoch``, ``loss`` = ``loss_entry(l, value)``, and
+    ``valid_<metric>`` when validated) and the selected epoch of every layer.
+    """
+    history: list[dict[str, Any]] = []
+    selected: list[int] = []
+    for index, layer in enumerate(stack.layers):
+        best, best_epoch, best_state = -math.inf, 0, None
+        for epoch in range(1, epochs + 1):
+            stack.train()
+            loss = layer_loss(index)
+            optimizers[index].zero_grad(set_to_none=True)
+            loss.backward()
+            optimizers[index].step()
+            entry: dict[str, Any] = {"layer": index, "epoch": epoch,
+                                     "loss": loss_entry(index, float(loss.detach()))}
+            if epoch % eval_every == 0 or epoch == epochs:
+                stack.eval()
+                with torch.no_grad():
+                    value = validate(index)
+                entry[f"valid_{metric}"] = value
+                if value > best or best_state is None:
+                    best, best_epoch = value, epoch
+                    best_state = copy.deepcopy(layer.state_dict())
+            history.append(entry)
+        assert best_state is not None
+        layer.load_state_dict(best_state)
+        selected.append(best_epoch)
+        stack.eval()
+        with torch.no_grad():
+            cache(index)
+    return history, selected

@@ -60,6 +60,7 @@ from graphlearn.train.forward.core import (
     in_batch_softmax_loss,
     make_variant_stack,
     stream_layers,
+    train_layer_by_layer,
 )
 
 __all__ = [
@@ -545,46 +546,30 @@ def _train_layerwise(stack: LayerLocalStack, objective: LinkObjective, split: Se
     train, valid, test = split
     pos = _positives(train)
     optimizers = stack.make_optimizers(cfg.lr, cfg.weight_decay)
-    # The cached (detached) input of the current layer on each split's message graph.
+    # The cached (detached) input of the current layer on each split's message graph, and
+    # the sum of the logits of the layers already trained on valid's target pairs.
     inputs = {"train": train.x, "valid": valid.x, "test": test.x}
     graphs = {"train": train.edge_index, "valid": valid.edge_index, "test": test.edge_index}
-    # Sum of the logits of the layers already trained, on valid's target pairs.
-    valid_prefix = torch.zeros(valid.edge_label_index.size(1), device=valid.edge_label.device)
-    history: list[dict[str, Any]] = []
-    selected: list[int] = []
-    for index, layer in enumerate(stack.layers):
-        best_auroc, best_epoch, best_state = -math.inf, 0, None
-        for epoch in range(1, cfg.epochs + 1):
-            stack.train()
-            h = stack.layer_forward(index, inputs["train"], graphs["train"])  # (N, d_l)
-            neg = _negatives(objective, train, pos.size(1), generator)
-            loss = objective.loss(h, pos, neg, generator)
-            optimizers[index].zero_grad(set_to_none=True)
-            loss.backward()
-            optimizers[index].step()
-            entry: dict[str, Any] = {"layer": index, "epoch": epoch, "loss": float(loss.detach())}
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                stack.eval()
-                with torch.no_grad():
-                    hv = stack.layer_forward(index, inputs["valid"], graphs["valid"])
-                    score = (valid_prefix + objective.logits(hv, valid.edge_label_index)) / (
-                        index + 1)
-                val = _auroc(score, valid.edge_label)
-                entry["valid_auroc"] = val
-                if val > best_auroc:
-                    best_auroc, best_epoch = val, epoch
-                    best_state = copy.deepcopy(layer.state_dict())
-            history.append(entry)
-        assert best_state is not None
-        layer.load_state_dict(best_state)
-        selected.append(best_epoch)
-        # Cache this layer's outputs once, without grad: the next layer's input.
-        stack.eval()
-        with torch.no_grad():
-            for name in list(inputs):
-                inputs[name] = stack.layer_forward(index, inputs[name], graphs[name])
-            valid_prefix = valid_prefix + objective.logits(inputs["valid"],
-                                                           valid.edge_label_index)
+    prefix = {"valid": torch.zeros(valid.edge_label_index.size(1), device=valid.edge_label.device)}
+
+    def layer_loss(index: int) -> Tensor:
+        h = stack.layer_forward(index, inputs["train"], graphs["train"])  # (N, d_l)
+        neg = _negatives(objective, train, pos.size(1), generator)
+        return objective.loss(h, pos, neg, generator)
+
+    def validate(index: int) -> float:
+        hv = stack.layer_forward(index, inputs["valid"], graphs["valid"])
+        score = (prefix["valid"] + objective.logits(hv, valid.edge_label_index)) / (index + 1)
+        return _auroc(score, valid.edge_label)
+
+    def cache(index: int) -> None:
+        for name in list(inputs):
+            inputs[name] = stack.layer_forward(index, inputs[name], graphs[name])
+        prefix["valid"] = prefix["valid"] + objective.logits(inputs["valid"],
+                                                             valid.edge_label_index)
+
+    history, selected = train_layer_by_layer(stack, optimizers, cfg.epochs, cfg.eval_every,
+                                             layer_loss, validate, cache, metric="auroc")
     return {"history": history, "selected_epoch": selected}
 
 

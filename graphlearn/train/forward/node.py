@@ -92,6 +92,7 @@ from graphlearn.train.forward.core import (
     goodness,
     make_variant_stack,
     stream_layers,
+    train_layer_by_layer,
 )
 from graphlearn.train.forward.link import alternating_layers, build_ccl_heads
 
@@ -853,38 +854,24 @@ def _train_layerwise(stack: LayerLocalStack, objective: NodeObjective, data: Dat
                      generator: torch.Generator) -> tuple[list[dict[str, Any]], list[int]]:
     """Layer by layer on cached inputs (module docstring); selection per layer on the
     validation accuracy of the summed scores of the layers trained so far."""
-    passes = objective.passes(stack, data)  # [(x, edge_index)] of layer 0, one per pass
-    prefix = torch.zeros(data.y.size(0), _num_classes(data), device=data.x.device)
-    history: list[dict[str, Any]] = []
-    selected: list[int] = []
-    for index, layer in enumerate(stack.layers):
-        best_acc, best_epoch, best_state = -math.inf, 0, None
-        for epoch in range(1, cfg.epochs + 1):
-            stack.train()
-            outputs = [stack.layer_forward(index, x, edge_index) for x, edge_index in passes]
-            loss = objective.layer_loss(outputs, data, generator)
-            optimizers[index].zero_grad(set_to_none=True)
-            loss.backward()
-            optimizers[index].step()
-            entry: dict[str, Any] = {"layer": index, "epoch": epoch,
-                                     "loss": {f"layer{index}": float(loss.detach())}}
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                stack.eval()
-                with torch.no_grad():
-                    scores = prefix + objective.layer_scores(
-                        [stack.layer_forward(index, x, ei) for x, ei in passes], data)
-                val = accuracy(scores, data.y, data.val_mask)
-                entry["valid_accuracy"] = val
-                if val > best_acc or best_state is None:
-                    best_acc, best_epoch = val, epoch
-                    best_state = copy.deepcopy(layer.state_dict())
-            history.append(entry)
-        assert best_state is not None
-        layer.load_state_dict(best_state)
-        selected.append(best_epoch)
-        # Cache this layer's outputs once, without grad: the next layer's inputs.
-        stack.eval()
-        with torch.no_grad():
-            passes = [(stack.layer_forward(index, x, ei), ei) for x, ei in passes]
-            prefix = prefix + objective.layer_scores([h for h, _ in passes], data)
-    return history, selected
+    # The passes' inputs of the current layer (layer 0: the variant's graphs) and the
+    # summed class scores of the layers already trained.
+    state = {"passes": objective.passes(stack, data),
+             "prefix": torch.zeros(data.y.size(0), _num_classes(data), device=data.x.device)}
+
+    def outputs(index: int) -> list[Tensor]:
+        return [stack.layer_forward(index, x, ei) for x, ei in state["passes"]]
+
+    def validate(index: int) -> float:
+        scores = state["prefix"] + objective.layer_scores(outputs(index), data)
+        return accuracy(scores, data.y, data.val_mask)
+
+    def cache(index: int) -> None:
+        state["passes"] = [(h, ei) for h, (_, ei) in zip(outputs(index), state["passes"])]
+        state["prefix"] = state["prefix"] + objective.layer_scores(
+            [h for h, _ in state["passes"]], data)
+
+    return train_layer_by_layer(
+        stack, optimizers, cfg.epochs, cfg.eval_every,
+        lambda index: objective.layer_loss(outputs(index), data, generator), validate, cache,
+        metric="accuracy", loss_entry=lambda index, value: {f"layer{index}": value})
