@@ -413,27 +413,23 @@ class ForwardNodeTask(ForwardTask):
         mask = {"valid": self.data.val_mask, "test": self.data.test_mask}.get(split)
         if mask is None:
             raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
-        y = self.data.y
-        if self.stage is not None:  # layerwise: the layers trained so far
-            passes, prefix = self._stage_cache()
-            was_training = model.training
-            model.eval()
-            try:
-                scores = self.objective.layer_scores(
-                    [model.layer_forward(self.stage, x, ei) for x, ei in passes], self.data)
-            finally:
-                model.train(was_training)
-            return {"accuracy": accuracy(prefix + scores, y, mask),
-                    f"layer{self.stage}_accuracy": accuracy(scores, y, mask)}
         was_training = model.training
         model.eval()
         try:
-            scores, per_layer = self.objective.class_scores(model, self.data)
+            if self.stage is not None:  # layerwise: the layers trained so far
+                passes, prefix = self._stage_cache()
+                layer = self.objective.layer_scores(
+                    [model.layer_forward(self.stage, x, ei) for x, ei in passes], self.data)
+                scores, per_layer = prefix + layer, {self.stage: layer}
+            else:
+                scores, layers = self.objective.class_scores(model, self.data)
+                per_layer = dict(enumerate(layers))
         finally:
             model.train(was_training)
+        y = self.data.y
         out = {"accuracy": accuracy(scores, y, mask)}
         out.update({f"layer{index}_accuracy": accuracy(s, y, mask)
-                    for index, s in enumerate(per_layer)})
+                    for index, s in per_layer.items()})
         return out
 
     def summary(self) -> dict[str, Any]:
