@@ -18,10 +18,11 @@ step and the optimizers:
   each term's gradient inside its own layer, so no gradient crosses a layer;
 * ``schedule: simultaneous``: every optimizer steps every epoch;
   ``train.epochs`` epochs in all.
-* ``schedule: layerwise`` (link ``ff`` / ``sf``): layer ``l`` trains alone for
-  epochs ``l * E + 1 .. (l + 1) * E`` (``E = train.epochs``; only its optimizer
-  steps) on the cached output of the layers below; validation scores the mean
-  logit of layers ``0..l``; at the end of the stage (or when ``train.patience``
+* ``schedule: layerwise`` (link ``ff`` / ``sf``; node ``sf`` / ``ff-label`` /
+  ``ff-virtual``): layer ``l`` trains alone for epochs ``l * E + 1 .. (l + 1) * E``
+  (``E = train.epochs``; only its optimizer steps) on the cached output of the
+  layers below; validation scores layers ``0..l`` (link: their mean logit;
+  node: their summed class scores); at the end of the stage (or when ``train.patience``
   runs out, which ends the stage, not the run) the stack is restored from
   ``best.pt``, i.e. layer ``l`` at its best epoch, and the next layer starts
   with a fresh selection. ``best.pt`` at the end holds every layer at its own
