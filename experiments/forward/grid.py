@@ -9,9 +9,10 @@ with overrides (``forward.backbone``, ``forward.num_layers``; node ``ff-virtual`
 is the ``ff`` config with ``forward.variant=ff-virtual``; ``--node-split random``
 swaps Planetoid's public split for a seeded 64/16/20 random node split), trained
 once per seed through ``graphlearn train`` (``train.seed`` varies; the split is
-seed 0 throughout, so seeds measure training noise), one torch thread per run.
+seed 0 throughout, so seeds measure training noise), one torch thread per run,
+``--jobs`` runs at a time (default 1; ``--jobs 2`` on two free cores).
 Finished runs (``final.json``) are skipped and interrupted ones resumed, so the
-grid can be run in pieces. Per (task, dataset, split) it prints and writes a
+grid can be run in pieces; a run another grid is training stops this one. Per (task, dataset, split) it prints and writes a
 markdown table of the test metrics (mean ± sample std over seeds, selection on
 validation), a JSON with every run's final record, command and commit, and a
 plot of the validation metric over epochs per row:
@@ -25,10 +26,8 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from grid_runs import REPO, Row, plot_curves, run_row, summarize
+from grid_runs import REPO, Row, plot_curves, run_rows, summarize
 
 CONFIGS = REPO / "experiments" / "configs"
 DATASETS = ("cora", "citeseer")
@@ -83,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                              "sf-topdown ccl)")
     parser.add_argument("--node-split", choices=["public", "random"], default="public")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time (1); keep jobs x threads at most the cores")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="more overrides for every run (e.g. train.epochs=2 for a smoke run)")
     args = parser.parse_args(argv)
@@ -101,12 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                             args.node_split)
             tag = f"{task}_{dataset}" + ("_random" if task == "node" and split == "random"
                                          else "")
-            runs_dir = args.runs / tag
-            results: dict[str, list[Path]] = {name: [] for name in rows}
-            jobs = [(name, seed) for name in rows for seed in args.seeds]
-            for name, seed in tqdm(jobs, desc=tag, unit="run"):
-                results[name].append(run_row(name, rows[name], seed, runs_dir, root=args.root,
-                                             extra=args.set, threads=args.threads))
+            results = run_rows(rows, args.seeds, args.runs / tag, workers=args.jobs, desc=tag,
+                               root=args.root, extra=args.set, threads=args.threads)
             table, payload = summarize(results, METRICS[task], rows, label="row")
             payload.update({"task": task, "dataset": dataset, "split": split,
                             "seeds": args.seeds, "extra_overrides": args.set,

@@ -6,9 +6,9 @@
 Trains each row's config (``experiments/configs/recommendation/ml-100k/``) once
 per seed through ``graphlearn train`` (``train.seed`` varies, the data split
 stays seed 2020: the seeds measure training noise, not split noise), one torch
-thread per run, and skips runs whose ``final.json`` already exists, so an
-interrupted grid resumes. Then it prints a markdown table of the test metrics of
-each run's checkpoint selected on validation (mean ± sample std over seeds),
+thread per run (``--jobs`` runs at a time, default 1), and skips runs whose
+``final.json`` already exists, so an interrupted grid resumes. Then it prints a
+markdown table of the test metrics of each run's checkpoint selected on validation (mean ± sample std over seeds),
 writes the same as JSON (``OUT.json``, every run's final metrics, command and
 commit included) and markdown (``OUT.md``), and plots validation NDCG@10 over
 epochs per model (``OUT_valid_ndcg.png``, mean over seeds; needs matplotlib).
@@ -29,10 +29,8 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from grid_runs import REPO, Row, plot_curves, run_row, summarize
+from grid_runs import REPO, Row, plot_curves, run_rows, summarize
 
 CONFIGS = REPO / "experiments" / "configs" / "recommendation" / "ml-100k"
 
@@ -92,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run the ablation rows ({' '.join(ABLATIONS)}) instead")
     parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
     parser.add_argument("--protocol", choices=("recbole", "paper"), default="recbole")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time (1); keep jobs x threads at most the cores")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="more overrides for every run (e.g. train.epochs=2 for a smoke run)")
     args = parser.parse_args(argv)
@@ -104,11 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         args.rows = default_rows()
     extra = (PAPER_PROTOCOL if args.protocol == "paper" else []) + args.set
     args.runs.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[Path]] = {row: [] for row in args.rows}
-    jobs = [(row, seed) for row in args.rows for seed in args.seeds]
-    for row, seed in tqdm(jobs, desc="ml-100k grid", unit="run"):
-        results[row].append(run_row(row, ROWS[row], seed, args.runs, root=args.root,
-                                    extra=extra, threads=args.threads))
+    results = run_rows({row: ROWS[row] for row in args.rows}, args.seeds, args.runs,
+                       workers=args.jobs, desc="ml-100k grid", root=args.root, extra=extra,
+                       threads=args.threads)
     table, payload = summarize(results, METRICS, ROWS)
     payload.update({"protocol": args.protocol, "extra_overrides": extra, "seeds": args.seeds,
                     "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])})

@@ -2,7 +2,10 @@
 
 A grid row is a config file plus overrides; every (row, seed) is one
 ``graphlearn train`` run in its own directory, skipped when its ``final.json``
-already exists (an interrupted grid resumes). :func:`summarize` turns the runs
+already exists (an interrupted grid resumes) and locked while it trains (a second
+grid on the same directory stops with a clear error instead of training the same
+run twice). :func:`run_rows` runs a grid's (row, seed) jobs, ``workers`` at a
+time (each run is its own process). :func:`summarize` turns the runs
 of each row into a markdown table of test metrics (mean ± sample std over seeds,
 the selection metric on validation, selected epochs, seconds per epoch) and a
 JSON payload with every run's final record; :func:`plot_curves` draws a
@@ -14,13 +17,18 @@ Used by ``experiments/recommendation/ml100k_grid.py`` and
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,29 +45,61 @@ def run_row(name: str, row: Row, seed: int, runs: Path, *, root: str | None = No
             extra: list[str] | None = None, threads: int = 1) -> Path:
     """Train ``row`` with ``train.seed=seed`` into ``runs/<name>_s<seed>`` (skipped when
     finished); ``extra`` overrides come after the row's own. Exits on a failed run,
-    naming its log."""
+    naming its log, and when another process is training the same run: the run's log
+    ``runs/<name>_s<seed>.log`` is locked while it trains (the training process
+    writes to it, so the lock holds as long as it runs)."""
     out = runs / f"{name}_s{seed}"
     if (out / "final.json").is_file():
         return out
-    if out.exists():  # an interrupted run: continue it from its last checkpoint
-        resume = ["--resume"] if (out / "checkpoints").is_dir() else None
-        if resume is None:
-            raise SystemExit(f"{out}: exists without checkpoints or final.json; remove it")
-    else:
-        resume = []
-    overrides = [*row.overrides, *(extra or []), f"train.seed={seed}"]
-    if root:
-        overrides.insert(0, f"data.root={root}")
-    cmd = [sys.executable, "-m", "graphlearn", "train", str(row.config), *overrides,
-           "--out", str(out), "--threads", str(threads), "--no-progress", *resume]
     runs.mkdir(parents=True, exist_ok=True)
     log = runs / f"{name}_s{seed}.log"
     with open(log, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"{out}: another process is training this run (its log {log} "
+                             f"is locked); wait for it or stop it") from None
+        if (out / "final.json").is_file():  # finished just before we took the lock
+            return out
+        if out.exists():  # an interrupted run: continue it from its last checkpoint
+            if not (out / "checkpoints").is_dir():
+                raise SystemExit(f"{out}: exists without checkpoints or final.json; remove it")
+            resume = ["--resume"]
+        else:
+            resume = []
+        overrides = [*row.overrides, *(extra or []), f"train.seed={seed}"]
+        if root:
+            overrides.insert(0, f"data.root={root}")
+        cmd = [sys.executable, "-m", "graphlearn", "train", str(row.config), *overrides,
+               "--out", str(out), "--threads", str(threads), "--no-progress", *resume]
         proc = subprocess.run(cmd, check=False, stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
                               env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     if proc.returncode != 0:
         raise SystemExit(f"{name} seed {seed} failed (exit {proc.returncode}); see {log}")
     return out
+
+
+def run_rows(rows: dict[str, Row], seeds: Sequence[int], runs: Path, *, workers: int = 1,
+             desc: str = "grid", **kwargs) -> dict[str, list[Path]]:
+    """:func:`run_row` for every (row, seed), ``workers`` runs at a time (each a process
+    with ``threads`` torch threads: keep ``workers x threads`` at most the cores);
+    the run directories per row, in seed order. The first failure stops the grid:
+    runs not yet started are cancelled, running ones finish."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    jobs = [(name, seed) for name in rows for seed in seeds]
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
+            tqdm(total=len(jobs), desc=desc, unit="run") as bar:
+        futures = {job: pool.submit(run_row, job[0], rows[job[0]], job[1], runs, **kwargs)
+                   for job in jobs}
+        for future in futures.values():
+            future.add_done_callback(lambda _: bar.update())
+        try:
+            done = {job: future.result() for job, future in futures.items()}
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return {name: [done[(name, seed)] for seed in seeds] for name in rows}
 
 
 def curve(run: Path, metric: str) -> list[tuple[int, float]]:

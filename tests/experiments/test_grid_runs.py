@@ -73,3 +73,50 @@ def test_plot_curves_writes_a_png(grid, tmp_path):
                   fake_run(tmp_path / "a1", 1, 0.2, [0.1, 0.2])]}
     path = grid.plot_curves(runs, tmp_path / "c.png", "ndcg@10", "t")
     assert path.is_file() and path.stat().st_size > 1000
+
+
+def test_a_run_another_process_trains_is_a_clear_error(grid, tmp_path):
+    import fcntl
+
+    with open(tmp_path / "m_s0.log", "a") as held:  # as a running grid holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(SystemExit, match="another process is training this run"):
+            grid.run_row("m", grid.Row(Path("/nonexistent.yaml")), 0, tmp_path)
+    assert not (tmp_path / "m_s0").exists()  # nothing started
+
+
+def test_run_rows_runs_every_job_once_and_keeps_the_seed_order(grid, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    calls, lock = [], threading.Lock()
+
+    def fake(name, row, seed, runs, **kwargs):
+        time.sleep(0.02 * (3 - seed))  # later seeds finish first
+        with lock:
+            calls.append((name, seed, kwargs["threads"]))
+        return runs / f"{name}_s{seed}"
+
+    monkeypatch.setattr(grid, "run_row", fake)
+    rows = {"a": grid.Row(Path("a.yaml")), "b": grid.Row(Path("b.yaml"))}
+    out = grid.run_rows(rows, [0, 1, 2], tmp_path, workers=3, threads=1)
+    assert out == {name: [tmp_path / f"{name}_s{s}" for s in (0, 1, 2)] for name in rows}
+    assert sorted(calls) == [(n, s, 1) for n in ("a", "b") for s in (0, 1, 2)]
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        grid.run_rows(rows, [0], tmp_path, workers=0)
+
+
+def test_run_rows_stops_at_the_first_failure(grid, tmp_path, monkeypatch):
+    started = []
+
+    def fake(name, row, seed, runs, **kwargs):
+        started.append((name, seed))
+        if (name, seed) == ("a", 0):
+            raise SystemExit("a seed 0 failed")
+        return runs / f"{name}_s{seed}"
+
+    monkeypatch.setattr(grid, "run_row", fake)
+    rows = {"a": grid.Row(Path("a.yaml")), "b": grid.Row(Path("b.yaml"))}
+    with pytest.raises(SystemExit, match="a seed 0 failed"):
+        grid.run_rows(rows, list(range(50)), tmp_path, workers=1)
+    assert len(started) < 100  # the queued runs were cancelled
