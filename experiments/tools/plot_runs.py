@@ -1,0 +1,57 @@
+"""Validation curves of several models' runs in one plot.
+
+    python experiments/tools/plot_runs.py --metric hits@20 \
+        --out experiments/results/ogbl/ddi_valid.png --title "ogbl-ddi, seed 0" \
+        GCN=runs/ddi_gcn_s0 GraphSAGE=runs/ddi_sage_s0
+
+Each positional argument is ``LABEL=RUN[,RUN...]``: one curve, the mean over
+its runs of the validation ``--metric`` read from each run's ``metrics.jsonl``
+(``experiments/tools/grid_runs.py``'s plot, over the epochs every run of the
+label evaluated; needs matplotlib). For one model's seeds with a table, use
+``summarize_runs.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grid_runs import plot_curves
+
+
+def parse_curve(text: str) -> tuple[str, list[Path]]:
+    """``LABEL=RUN[,RUN...]`` -> ``(label, runs)``; each run must hold a ``metrics.jsonl``."""
+    label, sep, paths = text.partition("=")
+    if not sep or not label or not paths:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=RUN[,RUN...]")
+    runs = [Path(p) for p in paths.split(",") if p]
+    for run in runs:
+        if not (run / "metrics.jsonl").is_file():
+            raise argparse.ArgumentTypeError(f"{run / 'metrics.jsonl'}: missing (is {run} "
+                                             f"a run directory?)")
+    return label, runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("curves", nargs="+", type=parse_curve, metavar="LABEL=RUN[,RUN...]")
+    parser.add_argument("--metric", required=True, help="a validation metric of the runs")
+    parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    parser.add_argument("--title", default="", help="the plot's title")
+    args = parser.parse_args(argv)
+    labels = [label for label, _ in args.curves]
+    if len(set(labels)) != len(labels):
+        parser.error(f"labels must differ, got {labels}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    path = plot_curves(dict(args.curves), args.out, args.metric,
+                       args.title or f"validation {args.metric}")
+    if path is None:
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
