@@ -380,13 +380,16 @@ class _FFNodeObjective(NodeObjective):
         raise NotImplementedError
 
     def _class_goodness(self, stack: LayerLocalStack, data: Data) -> Tensor:
-        num_nodes = data.y.size(0)
-        columns = []
-        for c in range(_num_classes(data)):
-            outputs = self.run_class(stack, data, c)
-            columns.append(torch.stack([goodness(h[:num_nodes], self.theta)
-                                        for h in outputs]))  # (L, N)
-        return torch.stack(columns, dim=-1)  # (L, N, C)
+        passes = [self.run_class(stack, data, c) for c in range(_num_classes(data))]
+        return torch.stack([self.layer_scores(outputs, data)
+                            for outputs in zip(*passes)])  # (L, N, C)
+
+    @staticmethod
+    def _shared_loss(scores: Tensor, y: Tensor, wrong: Tensor) -> Tensor:
+        """FF loss of one layer's ``[T, C]`` goodness of the training nodes: the true
+        class's pass positive, the ``wrong`` class's negative."""
+        rows = torch.arange(y.numel(), device=y.device)
+        return ff_loss(scores[rows, y], scores[rows, wrong])
 
     def forward_losses(self, stack: LayerLocalStack, data: Data,
                        generator: torch.Generator | None,
@@ -398,10 +401,8 @@ class _FFNodeObjective(NodeObjective):
             # positive = the pass of the true class, negative = the pass of a wrong one.
             wrong = wrong_labels(y, num_classes, generator, per_node=True)
             per_layer = self._class_goodness(stack, data)[:, train]  # (L, T, C)
-            rows = torch.arange(train.numel(), device=y.device)
-            losses = {f"layer{i}": ff_loss(g[rows, y], g[rows, wrong])
-                      for i, g in enumerate(per_layer)}
-            return losses, []
+            return {f"layer{i}": self._shared_loss(g, y, wrong)
+                    for i, g in enumerate(per_layer)}, []
         # "uniform": the training nodes show their true (positive graph) or a wrong
         # (negative graph) label, every other node shows none.
         hp = self.run_training_labels(stack, data, y)
@@ -425,12 +426,10 @@ class _FFNodeObjective(NodeObjective):
     def layer_loss(self, outputs: Sequence[Tensor], data: Data,
                    generator: torch.Generator | None) -> Tensor:
         # "shared": positive = the pass of the true class, negative = a wrong class's
-        train, num_classes = _train_index(data), _num_classes(data)
+        train = _train_index(data)
         y = data.y[train]
-        wrong = wrong_labels(y, num_classes, generator, per_node=True)
-        g = self.layer_scores(outputs, data)[train]  # (T, C)
-        rows = torch.arange(train.numel(), device=y.device)
-        return ff_loss(g[rows, y], g[rows, wrong])
+        wrong = wrong_labels(y, _num_classes(data), generator, per_node=True)
+        return self._shared_loss(self.layer_scores(outputs, data)[train], y, wrong)
 
 
 @NODE_VARIANTS.register("ff-label")
