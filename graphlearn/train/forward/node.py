@@ -335,6 +335,13 @@ class NodeObjective:
         stack's :meth:`class_scores` is their sum over the layers."""
         raise NotImplementedError
 
+    def next_passes(self, stack: LayerLocalStack, index: int, passes: Sequence[tuple[Tensor, Tensor]],
+                    data: Data) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
+        """Layer ``index`` run on every pass: the next layer's passes and this layer's
+        ``[N, C]`` scores (layerwise caches; call without grad)."""
+        passes = [(stack.layer_forward(index, x, ei), ei) for x, ei in passes]
+        return passes, self.layer_scores([h for h, _ in passes], data)
+
     def state_dict(self) -> dict[str, Any]:
         """State that the next step reads (tensors or ``None``; checkpointed by
         ForwardTrainer); none by default."""
@@ -866,9 +873,8 @@ def _train_layerwise(stack: LayerLocalStack, objective: NodeObjective, data: Dat
         return accuracy(scores, data.y, data.val_mask)
 
     def cache(index: int) -> None:
-        state["passes"] = [(h, ei) for h, (_, ei) in zip(outputs(index), state["passes"])]
-        state["prefix"] = state["prefix"] + objective.layer_scores(
-            [h for h, _ in state["passes"]], data)
+        state["passes"], scores = objective.next_passes(stack, index, state["passes"], data)
+        state["prefix"] = state["prefix"] + scores
 
     return train_layer_by_layer(
         stack, optimizers, cfg.epochs, cfg.eval_every,

@@ -395,8 +395,8 @@ class ForwardNodeTask(ForwardTask):
             passes = self.objective.passes(model, data)
             prefix = torch.zeros(data.y.size(0), self._num_classes, device=self.device)
             for index in range(self.stage):
-                passes = [(model.layer_forward(index, x, ei), ei) for x, ei in passes]
-                prefix = prefix + self.objective.layer_scores([h for h, _ in passes], data)
+                passes, scores = self.objective.next_passes(model, index, passes, data)
+                prefix = prefix + scores
             model.train(was_training)
             self._cache = (passes, prefix)
         return self._cache
