@@ -731,6 +731,13 @@ class ForwardSection(_Section):
         help="What the other nodes show while FF trains: `shared` (one pass per candidate "
              "class shown to every node, as at prediction) or `uniform` (training nodes "
              "show a true / wrong label, the others none).")
+    class_members: Literal["train", "none"] = _field(
+        "train", variants=("node:ff-virtual",),
+        help="Which nodes link to their class node: `train` (every training node, so a "
+             "class node aggregates its labelled members) or `none` (a class node only "
+             "shows its class). Under GCN's symmetric normalisation many members dilute "
+             "the query edge: use `none` with GCN on large training splits "
+             "(docs/forward.md).")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -375,6 +375,33 @@ def test_training_graphs_never_link_a_non_training_node_to_its_class(variant, co
         assert all(set(_class_links(g, data.num_nodes)) <= train for g in graphs)
 
 
+@pytest.mark.parametrize("context", ["shared", "uniform"])
+def test_ff_virtual_without_members_only_has_query_edges(context):
+    data = communities()
+    n = data.num_nodes
+    graphs = []
+    stack = build_stack(gcn, 8, [8, 8], variant="ff-virtual", task="node", num_classes=3)
+    stack.layers[0].register_forward_pre_hook(lambda m, args: graphs.append(args[1]))
+    train_forward_node(stack, data, variant="ff-virtual", epochs=2, label_context=context,
+                       class_members="none")
+    queries = set()
+    for g in graphs:
+        assert torch.equal(g[:, :data.edge_index.size(1)], data.edge_index)
+        extra = g[:, data.edge_index.size(1):]
+        assert (extra[0] >= n).all() and (extra[1] < n).all()  # class -> real only
+        queries.add(extra.size(1))
+    # candidate-class passes query every node; "uniform" training graphs the training nodes
+    assert queries == ({n} if context == "shared" else {n, int(data.train_mask.sum())})
+    # the default links every training node (and only those) to its class node
+    train = data.train_mask.nonzero().view(-1)
+    objective = objective_for("ff-virtual")
+    _, g = objective.class_graph(stack, data, 0)
+    into_class = g[:, g[1] >= n]
+    assert torch.equal(into_class[0], train) and torch.equal(into_class[1] - n, data.y[train])
+    _, g = objective_for("ff-virtual", class_members="none").class_graph(stack, data, 0)
+    assert not (g[1] >= n).any() and int((g[0] >= n).sum()) == n
+
+
 def test_ff_label_shows_no_label_of_a_non_training_node():
     data = communities()
     inputs = []
@@ -423,10 +450,12 @@ def data():
     return communities()
 
 
-@pytest.mark.parametrize("variant", list_variants("node"))
-def test_variants_beat_chance(data, variant):
+@pytest.mark.parametrize(("variant", "options"), [
+    *[(v, {}) for v in list_variants("node")], ("ff-virtual", {"class_members": "none"})])
+def test_variants_beat_chance(data, variant, options):
     stack = build_stack(gcn, 8, [16, 16], variant=variant, task="node", num_classes=3)
-    out = train_forward_node(stack, data, variant=variant, epochs=40, lr=0.03, seed=0)
+    out = train_forward_node(stack, data, variant=variant, epochs=40, lr=0.03, seed=0,
+                             **options)
     metrics = out["metrics"]
     assert metrics["test"]["accuracy"] > 0.6  # chance: 1/3
     assert metrics["train"]["accuracy"] > 0.6
@@ -437,7 +466,8 @@ def test_variants_beat_chance(data, variant):
     assert out["selected_epoch"] == best["epoch"]
     assert metrics["valid"]["accuracy"] == pytest.approx(best["valid_accuracy"])
     # the trained stack evaluates the same afterwards (heads live in the stack)
-    assert evaluate_node(stack, data, variant)["test"]["accuracy"] == pytest.approx(
+    objective = objective_for(variant, **options)
+    assert evaluate_node(stack, data, objective)["test"]["accuracy"] == pytest.approx(
         metrics["test"]["accuracy"])
 
 
@@ -470,6 +500,11 @@ def test_registry_and_errors(data):
         train_forward_node(LayerLocalStack([GCNConv(11, 8)]), data, variant="sf-topdown")
     with pytest.raises(ConfigError, match="label_context must be one of shared, uniform"):
         train_forward_node(layers, data, label_context="global")
+    with pytest.raises(ConfigError, match="class_members must be one of train, none"):
+        train_forward_node(layers, data, variant="ff-virtual", class_members="all")
+    with pytest.raises(ConfigError, match="class_members applies to variant 'ff-virtual' "
+                                          "only, not 'sf'"):
+        train_forward_node(layers, data, variant="sf", class_members="none")
     with pytest.raises(ConfigError, match="its heads lack"):
         evaluate_node(LayerLocalStack([GCNConv(8, 8)]), data, "ccl")
     with pytest.raises(ValueError, match="lacks"):

@@ -93,6 +93,19 @@ def test_config_layerwise_ff_needs_the_shared_label_context():
                                        "label_context": "uniform"}})
 
 
+def test_config_class_members_is_an_ff_virtual_option():
+    cfg = from_dict(Config, {"task": "node", "data": NODE_DATA,
+                             "forward": {"variant": "ff-virtual", "class_members": "none"}})
+    assert cfg.forward.class_members == "none"
+    with pytest.raises(ConfigKeyError, match="'forward.class_members' applies to "
+                                             "node:ff-virtual only"):
+        from_dict(Config, {"task": "node", "data": NODE_DATA,
+                           "forward": {"variant": "ff-label", "class_members": "none"}})
+    with pytest.raises(ConfigKeyError, match="forward.class_members"):
+        from_dict(Config, {"task": "node", "data": NODE_DATA,
+                           "forward": {"variant": "ff-virtual", "class_members": "all"}})
+
+
 def test_backbones_match_the_config():
     from graphlearn.config import ForwardSection
 

@@ -29,7 +29,11 @@ Variants (:data:`NODE_VARIANTS`, pick with ``variant=``):
   edges :math:`c \to v` that show a candidate class. Loss, prediction and
   ``label_context`` as ``"ff-label"`` (``"shared"``: query edges from
   :math:`c` to every real node; ``"uniform"``: query edges to the training
-  nodes only, from their true / a wrong class).
+  nodes only, from their true / a wrong class). ``class_members="none"``
+  drops the membership edges: a class node then only shows its class. With
+  GCN's symmetric normalisation a query edge weighs
+  :math:`1 / \sqrt{\deg c \cdot \deg v}`, so many members (a 64 % training
+  split) dilute it; see ``docs/forward.md``.
 * ``"sf"`` (single forward, class virtual nodes, no negatives). One graph: the
   real graph plus the membership edges only (no query edges, so a training
   node is not handed its own class and train and test nodes see the same
@@ -97,6 +101,7 @@ from graphlearn.train.forward.core import (
 from graphlearn.train.forward.link import alternating_layers, build_ccl_heads
 
 __all__ = [
+    "CLASS_MEMBERS",
     "LABEL_CONTEXTS",
     "NODE_SCHEDULES",
     "NODE_VARIANTS",
@@ -118,6 +123,10 @@ __all__ = [
 
 #: What the other nodes show while the FF variants train (see :class:`NodeForwardConfig`).
 LABEL_CONTEXTS: tuple[str, ...] = ("shared", "uniform")
+
+#: Which nodes ``"ff-virtual"`` links to their class node (see :class:`NodeForwardConfig`).
+CLASS_MEMBERS: tuple[str, ...] = ("train", "none")
+
 #: The schedules of :func:`train_forward_node` (module docstring).
 NODE_SCHEDULES: tuple[str, ...] = ("layerwise", "simultaneous")
 
@@ -135,6 +144,7 @@ class NodeForwardConfig:
     ccl_temperature: float = 0.1
     topdown_iterations: int = 3
     label_context: str = "shared"
+    class_members: str = "train"
     eval_every: int = 1
     seed: int = 0
     reset: bool = True
@@ -144,6 +154,12 @@ class NodeForwardConfig:
         if self.label_context not in LABEL_CONTEXTS:
             raise ConfigError(f"NodeForwardConfig: label_context must be one of "
                               f"{', '.join(LABEL_CONTEXTS)}, got {self.label_context!r}")
+        if self.class_members not in CLASS_MEMBERS:
+            raise ConfigError(f"NodeForwardConfig: class_members must be one of "
+                              f"{', '.join(CLASS_MEMBERS)}, got {self.class_members!r}")
+        if self.class_members != "train" and self.variant != "ff-virtual":
+            raise ConfigError(f"NodeForwardConfig: class_members applies to variant "
+                              f"'ff-virtual' only, not {self.variant!r}")
         if self.schedule not in NODE_SCHEDULES:
             raise ConfigError(f"NodeForwardConfig: schedule must be one of "
                               f"{', '.join(NODE_SCHEDULES)}, got {self.schedule!r}")
@@ -278,15 +294,17 @@ class NodeObjective:
     schedules: tuple[str, ...] = ("simultaneous",)
 
     def __init__(self, theta: float = THETA, temperature: float = 0.1, iterations: int = 3,
-                 label_context: str = "shared") -> None:
+                 label_context: str = "shared", class_members: str = "train") -> None:
         self.theta = float(theta)
         self.temperature = float(temperature)
         self.iterations = int(iterations)
         self.label_context = label_context
+        self.class_members = class_members
 
     @classmethod
     def from_config(cls, cfg: NodeForwardConfig) -> NodeObjective:
-        return cls(cfg.theta, cfg.ccl_temperature, cfg.topdown_iterations, cfg.label_context)
+        return cls(cfg.theta, cfg.ccl_temperature, cfg.topdown_iterations, cfg.label_context,
+                   cfg.class_members)
 
     def make_stack(self, layers: Sequence[nn.Module]) -> LayerLocalStack:
         return make_variant_stack(layers, self.topdown)
@@ -471,9 +489,9 @@ class FFVirtualObjective(_FFNodeObjective):
 
     def _inputs(self, stack: LayerLocalStack, data: Data, queries: Tensor,
                 query_labels: Tensor) -> tuple[Tensor, Tensor]:
-        train = _train_index(data)
-        return class_node_graph(data.x, data.edge_index, _num_classes(data), train,
-                                data.y[train], queries, query_labels, stack.eps)
+        members = _train_index(data) if self.class_members == "train" else queries[:0]
+        return class_node_graph(data.x, data.edge_index, _num_classes(data), members,
+                                data.y[members], queries, query_labels, stack.eps)
 
     def _run(self, stack: LayerLocalStack, data: Data, queries: Tensor,
              query_labels: Tensor) -> list[Tensor]:
@@ -557,8 +575,8 @@ class SFTopDownNodeObjective(SFNodeObjective):
     schedules = ("simultaneous",)
 
     def __init__(self, theta: float = THETA, temperature: float = 0.1, iterations: int = 3,
-                 label_context: str = "shared") -> None:
-        super().__init__(theta, temperature, iterations, label_context)
+                 label_context: str = "shared", class_members: str = "train") -> None:
+        super().__init__(theta, temperature, iterations, label_context, class_members)
         self._top: list[Tensor] | None = None
 
     def setup(self, stack: LayerLocalStack, data: Data, reset: bool) -> None:
@@ -751,6 +769,7 @@ def train_forward_node(
     ccl_temperature: float = 0.1,
     topdown_iterations: int = 3,
     label_context: str = "shared",
+    class_members: str = "train",
     eval_every: int = 1,
     seed: int = 0,
     reset: bool = True,
@@ -783,6 +802,9 @@ def train_forward_node(
             ``"shared"`` (default; one pass per candidate class ``c`` shown to every
             node, as at prediction) or ``"uniform"`` (the training nodes show a
             true / wrong label, every other node none).
+        class_members: ``"ff-virtual"`` only: ``"train"`` (default; a membership
+            edge from every training node to its class node) or ``"none"`` (no
+            membership edges: a class node only shows its class).
         eval_every: validate every this many epochs (and at the last) (default ``1``).
         seed: drives the wrong labels and (with ``reset``) the initialisation.
         reset: re-initialise the layers and rebuild the heads from ``seed`` first.
@@ -796,7 +818,8 @@ def train_forward_node(
                             weight_decay=weight_decay,
                             theta=theta, ccl_temperature=ccl_temperature,
                             topdown_iterations=topdown_iterations,
-                            label_context=label_context, eval_every=eval_every,
+                            label_context=label_context, class_members=class_members,
+                            eval_every=eval_every,
                             seed=seed, reset=reset)
     _check_node_data(data)
     objective = NODE_VARIANTS.get(cfg.variant).from_config(cfg)

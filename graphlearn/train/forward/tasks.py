@@ -345,7 +345,8 @@ class ForwardNodeTask(ForwardTask):
         config = NodeForwardConfig(variant=fwd.variant, schedule=fwd.schedule, theta=fwd.theta,
                                    ccl_temperature=fwd.ccl_temperature,
                                    topdown_iterations=fwd.topdown_iterations,
-                                   label_context=fwd.label_context)
+                                   label_context=fwd.label_context,
+                                   class_members=fwd.class_members)
         return NODE_VARIANTS.get(fwd.variant).from_config(config)
 
     def setup(self, data: Any) -> None:
