@@ -502,6 +502,8 @@ def test_registry_and_errors(data):
         train_forward_node(layers, data, label_context="global")
     with pytest.raises(ConfigError, match="class_members must be one of train, none"):
         train_forward_node(layers, data, variant="ff-virtual", class_members="all")
+    with pytest.raises(ConfigError, match="FFVirtualObjective: class_members must be one of"):
+        node_module.FFVirtualObjective(class_members="None")
     with pytest.raises(ConfigError, match="class_members applies to variant 'ff-virtual' "
                                           "only, not 'sf'"):
         train_forward_node(layers, data, variant="sf", class_members="none")

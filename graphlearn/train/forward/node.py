@@ -299,6 +299,9 @@ class NodeObjective:
         self.temperature = float(temperature)
         self.iterations = int(iterations)
         self.label_context = label_context
+        if class_members not in CLASS_MEMBERS:
+            raise ConfigError(f"{type(self).__name__}: class_members must be one of "
+                              f"{', '.join(CLASS_MEMBERS)}, got {class_members!r}")
         self.class_members = class_members
 
     @classmethod
