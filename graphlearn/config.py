@@ -711,9 +711,9 @@ class ForwardSection(_Section):
              "`label_context: shared`): layer 1 trains for `train.epochs` steps and is "
              "restored to its best validation epoch, then layer 2 on its cached output, "
              "and so on.")
-    backbone: Literal["gcn", "sage", "gat"] = _field(
+    backbone: Literal["gcn", "sage", "gat", "gatv2"] = _field(
         "gcn", help="The graph convolution of every layer (PyG `GCNConv`, `SAGEConv`, "
-                    "`GATConv` with one head).")
+                    "`GATConv` and `GATv2Conv` with one head).")
     hidden_channels: int = _field(128, ge=1, help="Output width of every layer.")
     num_layers: int = _field(2, ge=1, help="Number of layers.")
     theta: float = _field(2.0, variants=("link:ff", "link:backprop", "node:ff-label",

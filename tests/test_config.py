@@ -500,7 +500,7 @@ def test_forward_section_is_null_by_default_and_replaces_model(tmp_path, config_
     (["forward.num_layers=two"], "invalid 'forward.num_layers': expected int, got 'two'"),
     (["forward.num_layers=0"], "invalid 'forward.num_layers': must be >= 1, got 0"),
     (["forward.backbone=gin"],
-     "invalid 'forward.backbone': expected one of 'gcn', 'sage', 'gat', got 'gin'"),
+     "invalid 'forward.backbone': expected one of 'gcn', 'sage', 'gat', 'gatv2', got 'gin'"),
     (["forward.variant=ff-lable"], "invalid 'forward.variant': expected one of"),
     (["forward.variant=ff-label"], "'ff-label' is not a variant of task 'link'"),
     (["forward.variant=ccl", "forward.schedule=layerwise"],

@@ -31,7 +31,7 @@ from grid_runs import REPO, Row, plot_curves, run_rows, summarize
 
 CONFIGS = REPO / "experiments" / "configs"
 DATASETS = ("cora", "citeseer")
-BACKBONES = ("gcn", "sage", "gat")
+BACKBONES = ("gcn", "sage", "gat", "gatv2")
 #: variant -> (config stem, extra overrides), per task
 VARIANTS: dict[str, dict[str, tuple[str, list[str]]]] = {
     "link": {"backprop": ("forward_backprop", []), "ff": ("forward_ff", []),

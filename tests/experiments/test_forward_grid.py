@@ -19,7 +19,7 @@ def grid():
 def test_every_row_config_loads(grid, task, split, dataset):
     rows = grid.rows_for(task, dataset, list(grid.BACKBONES), [2, 4],
                          list(grid.VARIANTS[task]), split)
-    assert len(rows) == 3 * 2 * len(grid.VARIANTS[task])
+    assert len(rows) == len(grid.BACKBONES) * 2 * len(grid.VARIANTS[task])
     for name, row in rows.items():
         cfg = load_config(row.config, overrides=row.overrides)
         backbone, depth, variant = name.split("-", 2)

@@ -113,6 +113,31 @@ def test_backbones_match_the_config():
     assert all(name in literal for name in BACKBONES.names())
 
 
+#: the parameters of one layer of each backbone (PyG's state-dict names)
+BACKBONE_PARAMETERS = {
+    "gcn": {"bias", "lin.weight"},
+    "sage": {"lin_l.weight", "lin_l.bias", "lin_r.weight"},
+    "gat": {"att_src", "att_dst", "bias", "lin.weight"},
+    "gatv2": {"att", "bias", "lin_l.weight", "lin_l.bias", "lin_r.weight", "lin_r.bias"},
+}
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONE_PARAMETERS))
+def test_every_backbone_trains_from_the_config(tmp_path, backbone):
+    assert sorted(BACKBONE_PARAMETERS) == sorted(BACKBONES.names())
+    cfg = from_dict(Config, {
+        "task": "node", "data": NODE_DATA,
+        "forward": {"variant": "ff-virtual", "hidden_channels": 8, "backbone": backbone},
+        "train": {"epochs": 2, "lr": 0.02, "patience": None, "seed": 5}})
+    rundir, final = run(cfg, tmp_path / "run")
+    saved = torch.load(rundir.path / "checkpoints" / "best.pt", weights_only=True)["model"]
+    for index in (0, 1):
+        prefix = f"layers.{index}."
+        assert {k[len(prefix):] for k in saved if k.startswith(prefix)} == \
+            BACKBONE_PARAMETERS[backbone]
+    assert 0.0 <= final["test"]["accuracy"] <= 1.0
+
+
 # ----------------------------------------------------------------------------------------
 # the run directory
 # ----------------------------------------------------------------------------------------

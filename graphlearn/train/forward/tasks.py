@@ -84,6 +84,16 @@ def _gat(in_channels: int, out_channels: int) -> nn.Module:
     return GATConv(in_channels, out_channels, heads=1)
 
 
+@BACKBONES.register("gatv2")
+def _gatv2(in_channels: int, out_channels: int) -> nn.Module:
+    # GATv2 (Brody et al., ICLR 2022): the attention MLP sees source and target
+    # together, so the ranking of a node's neighbours may depend on the node
+    # ("dynamic" attention); GAT's ranking is the same for every target.
+    from torch_geometric.nn import GATv2Conv
+
+    return GATv2Conv(in_channels, out_channels, heads=1)
+
+
 class ForwardBatch(NamedTuple):
     """One full-batch training step: its 0-based index, the link negatives ``[2, P]``
     (``None`` when the variant takes none) and the generator the loss draws from."""
