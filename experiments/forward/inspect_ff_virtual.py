@@ -58,27 +58,23 @@ def inspect(path: str | Path, root: str | None = None, data: Any = None) -> dict
     y, num_nodes = graph.y, graph.y.size(0)
     num_classes = int(task.num_classes())
     attention = cfg.forward.backbone in ATTENTION_BACKBONES
-    goodness = torch.zeros(len(stack.layers), num_nodes, num_classes)
     weights = torch.zeros(len(stack.layers), num_nodes, num_classes)
     with torch.no_grad():
-        for c in range(num_classes):
+        total, per_layer = objective.class_scores(stack, graph)  # the scores prediction uses
+        goodness = torch.stack(per_layer)  # (L, N, C)
+        for c in range(num_classes if attention else 0):  # the passes again, for attention
             h, edge_index = objective.class_graph(stack, graph, c)
             for index, layer in enumerate(stack.layers):
-                x = stack.prepare_input(h)
-                if attention:
-                    out, weights[index, :, c] = _query_attention(layer, x, edge_index,
-                                                                 num_nodes, c)
-                else:
-                    out = layer(x, edge_index)
+                out, weights[index, :, c] = _query_attention(
+                    layer, stack.prepare_input(h), edge_index, num_nodes, c)
                 h = stack.activation(out)
-                goodness[index, :, c] = (h[:num_nodes] ** 2).sum(-1) - objective.theta
     masks = {"train": graph.train_mask, "valid": graph.val_mask, "test": graph.test_mask}
 
     def accuracy(scores: torch.Tensor, mask: torch.Tensor) -> float:
         return float((scores.argmax(-1)[mask] == y[mask]).float().mean())
 
     test = masks["test"]
-    predicted = goodness.sum(0).argmax(-1)
+    predicted = total.argmax(-1)
     final = json.loads((Path(path) / "final.json").read_text())
     return {
         "run": str(path),
@@ -86,7 +82,7 @@ def inspect(path: str | Path, root: str | None = None, data: Any = None) -> dict
         "class_members": cfg.forward.class_members,
         "seed": cfg.train.seed,
         "selected_epoch": final.get("selected_epoch"),
-        "accuracy": {name: accuracy(goodness.sum(0), mask) for name, mask in masks.items()},
+        "accuracy": {name: accuracy(total, mask) for name, mask in masks.items()},
         "final_json_accuracy": {name: final[name]["accuracy"] for name in ("valid", "test")},
         "test_predicted_per_class": torch.bincount(predicted[test], minlength=num_classes).tolist(),
         "test_true_per_class": torch.bincount(y[test], minlength=num_classes).tolist(),
