@@ -42,7 +42,9 @@ def test_recomputed_accuracy_matches_the_run_and_attention_is_a_weight(script, t
             assert attention is None
         else:  # one in-edge among the node's self-loop, neighbours and the query edge
             assert len(attention) == 3 and all(0.0 < a < 1.0 for a in attention)
-    assert "| gat-ff-virtual |" in script.table([result]) or backbone == "gcn"
+    row = script.table([result]).splitlines()[-1]
+    assert row.startswith(f"| {backbone}-ff-virtual | train |")
+    assert row.endswith("| — |") == (backbone == "gcn")
 
 
 def test_a_run_of_another_variant_is_refused_by_name(script, tmp_path):
