@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from graphlearn.tasks.node import accuracy
 from graphlearn.train import load_run
 from graphlearn.train.utils import git_commit
 
@@ -58,21 +59,18 @@ def inspect(path: str | Path, root: str | None = None, data: Any = None) -> dict
     y, num_nodes = graph.y, graph.y.size(0)
     num_classes = int(task.num_classes())
     attention = cfg.forward.backbone in ATTENTION_BACKBONES
-    weights = torch.zeros(len(stack.layers), num_nodes, num_classes)
     with torch.no_grad():
         total, per_layer = objective.class_scores(stack, graph)  # the scores prediction uses
         goodness = torch.stack(per_layer)  # (L, N, C)
-        for c in range(num_classes if attention else 0):  # the passes again, for attention
-            h, edge_index = objective.class_graph(stack, graph, c)
-            for index, layer in enumerate(stack.layers):
-                out, weights[index, :, c] = _query_attention(
-                    layer, stack.prepare_input(h), edge_index, num_nodes, c)
-                h = stack.activation(out)
+        if attention:  # the passes again, reading each layer's attention
+            weights = torch.zeros(len(stack.layers), num_nodes, num_classes)
+            for c in range(num_classes):
+                h, edge_index = objective.class_graph(stack, graph, c)
+                for index, layer in enumerate(stack.layers):
+                    out, weights[index, :, c] = _query_attention(
+                        layer, stack.prepare_input(h), edge_index, num_nodes, c)
+                    h = stack.activation(out)
     masks = {"train": graph.train_mask, "valid": graph.val_mask, "test": graph.test_mask}
-
-    def accuracy(scores: torch.Tensor, mask: torch.Tensor) -> float:
-        return float((scores.argmax(-1)[mask] == y[mask]).float().mean())
-
     test = masks["test"]
     predicted = total.argmax(-1)
     final = json.loads((Path(path) / "final.json").read_text())
@@ -82,12 +80,12 @@ def inspect(path: str | Path, root: str | None = None, data: Any = None) -> dict
         "class_members": cfg.forward.class_members,
         "seed": cfg.train.seed,
         "selected_epoch": final.get("selected_epoch"),
-        "accuracy": {name: accuracy(total, mask) for name, mask in masks.items()},
+        "accuracy": {name: accuracy(total, y, mask) for name, mask in masks.items()},
         "final_json_accuracy": {name: final[name]["accuracy"] for name in ("valid", "test")},
         "test_predicted_per_class": torch.bincount(predicted[test], minlength=num_classes).tolist(),
         "test_true_per_class": torch.bincount(y[test], minlength=num_classes).tolist(),
         "layers": [{
-            "accuracy": {name: accuracy(goodness[index], mask) for name, mask in masks.items()},
+            "accuracy": {name: accuracy(goodness[index], y, mask) for name, mask in masks.items()},
             "test_goodness_per_class": goodness[index][test].mean(0).tolist(),
             "query_attention_per_class": weights[index].mean(0).tolist() if attention else None,
         } for index in range(len(stack.layers))],
@@ -107,9 +105,9 @@ def table(results: list[dict[str, Any]]) -> str:
         attention = r["layers"][0]["query_attention_per_class"]
         counts = " ".join(f"{p}/{t}" for p, t in zip(r["test_predicted_per_class"],
                                                       r["test_true_per_class"]))
-        lines.append(f"| {Path(r['run']).name} | {r['class_members']} | {a['train']:.3f} | {a['valid']:.3f} "
-                     f"| {a['test']:.3f} | {counts} | "
-                     f"{_fmt(attention) if attention is not None else '—'} |")
+        lines.append(f"| {Path(r['run']).name} | {r['class_members']} | {a['train']:.3f} "
+                     f"| {a['valid']:.3f} | {a['test']:.3f} | {counts} "
+                     f"| {_fmt(attention) if attention is not None else '—'} |")
     return "\n".join(lines)
 
 
@@ -132,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"command": ["python", *sys.argv], "git_commit": git_commit(REPO),
-                                         "runs": results},
-                                        indent=2) + "\n")
+        payload = {"command": ["python", *sys.argv], "git_commit": git_commit(REPO),
+                   "runs": results}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
 

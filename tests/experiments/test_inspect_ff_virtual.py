@@ -3,6 +3,8 @@
 import json
 
 import pytest
+import torch
+from torch_geometric.nn import GATConv
 
 from graphlearn.config import Config, from_dict
 from graphlearn.train import train
@@ -51,3 +53,23 @@ def test_a_run_of_another_variant_is_refused_by_name(script, tmp_path):
     path = _run(tmp_path, "gcn", variant="sf")
     with pytest.raises(ValueError, match=f"{path}: not a node ff-virtual run"):
         script.inspect(path, data=node_graph(1))
+
+
+def test_query_attention_reads_the_query_edge_of_the_asked_class(script):
+    """With zero attention vectors GAT weighs a node's in-edges equally, so the query
+    edge gets 1 / (in-neighbours + self-loop + query edge)."""
+    layer = GATConv(4, 2, heads=1)
+    with torch.no_grad():
+        layer.att_src.zero_()
+        layer.att_dst.zero_()
+    num_nodes, c = 3, 1  # real nodes 0..2, class nodes 3 (c = 0) and 4 (c = 1)
+    real = [[0, 2], [1, 1]]  # 0 -> 1, 2 -> 1
+    members = [[0, 1], [3, 4]]  # 0 -> class 0, 1 -> class 1
+    queries = [[4, 4, 4], [0, 1, 2]]  # class node 4 -> every real node
+    edge_index = torch.cat([torch.tensor(e) for e in (real, members, queries)], dim=1)
+    x = torch.randn(5, 4)
+    out, weights = script._query_attention(layer, x, edge_index, num_nodes, c)
+    assert out.shape == (5, 2)
+    assert weights.tolist() == pytest.approx([1 / 2, 1 / 4, 1 / 2])
+    _, other = script._query_attention(layer, x, edge_index, num_nodes, 0)
+    assert other.tolist() == [0.0, 0.0, 0.0]  # class 0 has no query edges here
