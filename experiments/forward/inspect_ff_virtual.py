@@ -15,7 +15,7 @@ candidate-class passes as prediction (class ``c``'s query edges to every node):
 Prints a markdown table and writes JSON::
 
     python experiments/forward/inspect_ff_virtual.py /tmp/runs/fgrid/node_cora_random/gat-L2-ff-virtual_s{0,1,2,3,4} \\
-        --root ../shared/data --json experiments/results/forward/inspect_ff_virtual.json
+        --root ../shared/data --json experiments/results/forward/inspect_ff_virtual/cora_random.json
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def inspect(path: str | Path, root: str | None = None, data: Any = None) -> dict
     with torch.no_grad():
         total, per_layer = objective.class_scores(stack, graph)  # the scores prediction uses
         goodness = torch.stack(per_layer)  # (L, N, C)
-        if attention:  # the passes again, reading each layer's attention
+        if attention:  # the passes again, layer by layer, reading each layer's attention
             weights = torch.zeros(len(stack.layers), num_nodes, num_classes)
             for c in range(num_classes):
                 h, edge_index = objective.class_graph(stack, graph, c)
@@ -70,6 +70,11 @@ def inspect(path: str | Path, root: str | None = None, data: Any = None) -> dict
                     out, weights[index, :, c] = _query_attention(
                         layer, stack.prepare_input(h), edge_index, num_nodes, c)
                     h = stack.activation(out)
+                    # this copy of the stack's layer_forward must give the scores prediction uses
+                    if not torch.allclose(objective.layer_scores([h], graph)[:, 0],
+                                          goodness[index, :, c], atol=1e-5):
+                        raise RuntimeError(f"{path}: the attention pass of layer {index}, "
+                                           f"class {c} differs from the stack's own pass")
     masks = {"train": graph.train_mask, "valid": graph.val_mask, "test": graph.test_mask}
     test = masks["test"]
     predicted = total.argmax(-1)
