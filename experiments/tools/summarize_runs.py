@@ -11,6 +11,14 @@ the machine. ``--json`` writes the same facts (the per-run final metrics of
 both splits included) for the results folder. ``--plot FILE`` draws the
 validation curve of ``--plot-metric`` (default: the first of ``--metrics``), mean
 over the runs (``experiments/tools/grid_runs.py``'s plot; needs matplotlib).
+
+``--include SUMMARY.json`` adds the runs recorded in an earlier ``--json`` summary
+whose directories are gone (a run dir on a machine that no longer exists): a
+seed finished in one session joins seeds finished later. Those runs keep the
+facts the summary recorded; they are not in ``--plot`` (no ``metrics.jsonl``).
+
+    python experiments/tools/summarize_runs.py runs/fb237_v2_s1 runs/fb237_v2_s2 \
+        --include experiments/results/kg/fb237_v2_nbfnet.json --json experiments/results/kg/fb237_v2_nbfnet.json
 """
 
 from __future__ import annotations
@@ -38,6 +46,25 @@ def _load(run: Path) -> dict:
     return final
 
 
+def _included(path: Path, metrics: list[str], split: str) -> list[dict]:
+    """The runs of an earlier summary JSON, checked to carry ``metrics`` on ``split``."""
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"{path}: not a summary written by --json ({error})") from error
+    for i, run in enumerate(runs):
+        missing = [m for m in metrics if m not in (run.get(split) or {})]
+        if missing:
+            raise SystemExit(f"{path}: runs[{i}] (seed {run.get('seed')}) has no {split} "
+                             f"{', '.join(missing)}")
+    return runs
+
+
+def _number(value: float | None, spec: str) -> str:
+    """``value`` formatted, or ``-`` where a run did not record it."""
+    return "-" if value is None else format(value, spec)
+
+
 def _mean_std(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -46,7 +73,6 @@ def _mean_std(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     parser.add_argument("--metrics", nargs="+", default=["mrr", "hits@1", "hits@10"])
     parser.add_argument("--split", default="test", choices=("valid", "test"))
     parser.add_argument("--json", type=Path, help="write the summary here")
@@ -54,9 +80,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot-metric", help="the curve's metric (default: the first of "
                         "--metrics)")
     parser.add_argument("--label", default="runs", help="the curve's legend label")
+    parser.add_argument("--include", type=Path, metavar="SUMMARY_JSON",
+                        help="also count the runs recorded in this earlier --json summary")
+    parser.add_argument("runs", nargs="*", type=Path, help="run directories")
     args = parser.parse_args(argv)
 
     finals = [_load(run) for run in args.runs]
+    if args.include is not None:
+        earlier = _included(args.include, args.metrics, args.split)
+        seeds = {f.get("seed") for f in finals}
+        clash = sorted(str(r.get("seed")) for r in earlier if r.get("seed") in seeds)
+        if clash:
+            raise SystemExit(f"{args.include}: seed(s) {', '.join(clash)} also given as a run "
+                             f"directory; drop one of the two")
+        finals = earlier + finals
+    if not finals:
+        parser.error("give run directories or --include")
     header = ["seeds", *[f"{args.split} {m}" for m in args.metrics], "selected epochs",
               "s/epoch", "peak MB"]
     row = [", ".join(str(f.get("seed")) for f in finals)]
@@ -65,14 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         per_run = " / ".join(f"{v:.4f}" for v in values)
         row.append(f"{_mean_std(values)} ({per_run})" if len(values) > 1 else f"{values[0]:.4f}")
     row.append(" / ".join(str(f["selected_epoch"]) for f in finals))
-    row.append(" / ".join(f"{f['seconds_per_epoch']:.1f}" for f in finals))
-    row.append(" / ".join(f"{f['peak_memory_mb']:.0f}" for f in finals))
+    row.append(" / ".join(_number(f.get("seconds_per_epoch"), ".1f") for f in finals))
+    row.append(" / ".join(_number(f.get("peak_memory_mb"), ".0f") for f in finals))
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     print("| " + " | ".join(row) + " |")
     for f in finals:
         print(f"- seed {f.get('seed')}: `{f.get('command')}` — commit {f.get('git_commit')}, "
-              f"{f.get('epochs_run')} epochs, wall {f.get('wall_time_s', 0):.0f} s")
+              f"{f.get('epochs_run')} epochs, wall {_number(f.get('wall_time_s'), '.0f')} s")
     machine = finals[0].get("machine", {})
     print(f"- machine: {machine}")
     if args.json:
@@ -93,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.json}", file=sys.stderr)
     if args.plot:
         metric = args.plot_metric or args.metrics[0]
-        title = f"validation {metric}, {len(args.runs)} run(s)"
-        if plot_curves({args.label: list(args.runs)}, args.plot, metric, title):
+        title = f"validation {metric}, {len(args.runs)} run(s)"  # directories only
+        if args.runs and plot_curves({args.label: list(args.runs)}, args.plot, metric, title):
             print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 

@@ -50,3 +50,34 @@ def test_validation_curve_plot(tmp_path):
     png = tmp_path / "curve.png"
     assert summarize.main([str(run), "--metrics", "mrr", "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_include_joins_an_earlier_summary(tmp_path, capsys):
+    first = tmp_path / "first.json"
+    a = _run(tmp_path / "a", 0, 0.4, [3.0])
+    assert summarize.main([str(a), "--metrics", "mrr", "--json", str(first)]) == 0
+    b = _run(tmp_path / "b", 1, 0.6, [2.0])
+    out = tmp_path / "both.json"
+    assert summarize.main([str(b), "--include", str(first), "--metrics", "mrr",
+                           "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert [r["seed"] for r in record["runs"]] == [0, 1]
+    assert record["summary"]["mrr"]["mean"] == pytest.approx(0.5)
+    assert record["runs"][0]["epoch_train_time_s"] == [3.0]  # kept from the first summary
+    assert "0.500 ± 0.141 (0.4000 / 0.6000)" in capsys.readouterr().out
+    # the summary alone, without directories
+    assert summarize.main(["--include", str(out), "--metrics", "mrr"]) == 0
+
+
+def test_include_rejects_a_seed_given_twice_and_missing_metrics(tmp_path):
+    first = tmp_path / "first.json"
+    a = _run(tmp_path / "a", 0, 0.4, [3.0])
+    assert summarize.main([str(a), "--metrics", "mrr", "--json", str(first)]) == 0
+    with pytest.raises(SystemExit, match="seed.*0.*also given"):
+        summarize.main([str(a), "--include", str(first), "--metrics", "mrr"])
+    with pytest.raises(SystemExit, match=r"runs\[0\].*no test hits@10"):
+        summarize.main(["--include", str(first), "--metrics", "hits@10"])
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(SystemExit, match="bad.json: not a summary"):
+        summarize.main(["--include", str(bad)])
