@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         metric = args.plot_metric or args.metrics[0]
         title = f"validation {metric}, {len(args.runs)} run(s)"  # directories only
-        if args.runs and plot_curves({args.label: list(args.runs)}, args.plot, metric, title):
+        if not args.runs:
+            print(f"no plot: {args.plot} needs run directories (included runs have no "
+                  f"metrics.jsonl)", file=sys.stderr)
+        elif plot_curves({args.label: list(args.runs)}, args.plot, metric, title):
             print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
