@@ -102,8 +102,12 @@ def run_rows(rows: dict[str, Row], seeds: Sequence[int], runs: Path, *, workers:
     return {name: [done[(name, seed)] for seed in seeds] for name in rows}
 
 
-def curve(run: Path, metric: str) -> list[tuple[int, float]]:
-    """``(epoch, value)`` of ``metric`` on the validation split, from ``metrics.jsonl``."""
+def curve(run: Path | dict, metric: str) -> list[tuple[int, float]]:
+    """``(epoch, value)`` of ``metric`` on the validation split, from a run directory's
+    ``metrics.jsonl`` or from a run recorded by ``summarize_runs.py --json`` (its
+    ``valid_curve``; empty when the summary predates it)."""
+    if isinstance(run, dict):
+        return [(int(e), float(v)) for e, v in (run.get("valid_curve") or {}).get(metric, [])]
     points = []
     with open(run / "metrics.jsonl") as f:
         for line in f:
@@ -154,7 +158,7 @@ def summarize(results: dict[str, list[Path]], metrics: list[str],
     return "\n".join(lines), payload
 
 
-def plot_curves(results: dict[str, list[Path]], path: Path, metric: str,
+def plot_curves(results: dict[str, list[Path | dict]], path: Path, metric: str,
                 title: str) -> Path | None:
     """Validation ``metric`` over epochs per row (mean over seeds, over the epochs every
     seed evaluated); ``None`` without matplotlib."""

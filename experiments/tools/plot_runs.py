@@ -5,7 +5,9 @@
         GCN=runs/ddi_gcn_s0 GraphSAGE=runs/ddi_sage_s0
 
 Each positional argument is ``LABEL=RUN[,RUN...]``: one curve, the mean over
-its runs of the validation ``--metric`` read from each run's ``metrics.jsonl``
+its runs of the validation ``--metric`` read from each run's ``metrics.jsonl``;
+a RUN may also be a summary JSON of ``summarize_runs.py --json``, whose runs'
+recorded ``valid_curve`` stand in for directories that are gone
 (``experiments/tools/grid_runs.py``'s plot, over the epochs every run of the
 label evaluated; needs matplotlib). For one model's seeds with a table, use
 ``summarize_runs.py``.
@@ -14,6 +16,7 @@ label evaluated; needs matplotlib). For one model's seeds with a table, use
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -21,16 +24,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid_runs import plot_curves
 
 
-def parse_curve(text: str) -> tuple[str, list[Path]]:
-    """``LABEL=RUN[,RUN...]`` -> ``(label, runs)``; each run must hold a ``metrics.jsonl``."""
+def _summary_runs(path: Path) -> list[dict]:
+    """The runs of a ``summarize_runs.py --json`` summary, each with a ``valid_curve``."""
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise argparse.ArgumentTypeError(f"{path}: not a summary written by "
+                                         f"summarize_runs.py --json ({error})") from error
+    for i, run in enumerate(runs):
+        if not isinstance(run, dict) or not run.get("valid_curve"):
+            raise argparse.ArgumentTypeError(
+                f"{path}: runs[{i}] has no valid_curve (summarised before curves were "
+                f"recorded; plot its run directory instead)")
+    return runs
+
+
+def parse_curve(text: str) -> tuple[str, list[Path | dict]]:
+    """``LABEL=RUN[,RUN...]`` -> ``(label, runs)``; each run is a directory holding a
+    ``metrics.jsonl`` or a summary ``.json`` (its runs join the curve)."""
     label, sep, paths = text.partition("=")
     if not sep or not label or not paths:
         raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=RUN[,RUN...]")
-    runs = [Path(p) for p in paths.split(",") if p]
-    for run in runs:
-        if not (run / "metrics.jsonl").is_file():
+    runs: list[Path | dict] = []
+    for run in (Path(p) for p in paths.split(",") if p):
+        if run.suffix == ".json" and run.is_file():
+            runs.extend(_summary_runs(run))
+        elif (run / "metrics.jsonl").is_file():
+            runs.append(run)
+        else:
             raise argparse.ArgumentTypeError(f"{run / 'metrics.jsonl'}: missing (is {run} "
-                                             f"a run directory?)")
+                                             f"a run directory or a summary .json?)")
     return label, runs
 
 

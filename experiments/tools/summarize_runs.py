@@ -8,14 +8,16 @@ metric, the test mean ± sample std over the runs with the per-run values, the
 selected epochs, seconds per epoch (and, in the JSON, each epoch's training
 seconds from ``metrics.jsonl``), peak memory, seeds, commands, commits and
 the machine. ``--json`` writes the same facts (the per-run final metrics of
-both splits included) for the results folder. ``--plot FILE`` draws the
+both splits and each run's validation curves, ``valid_curve``, included) for
+the results folder. ``--plot FILE`` draws the
 validation curve of ``--plot-metric`` (default: the first of ``--metrics``), mean
 over the runs (``experiments/tools/grid_runs.py``'s plot; needs matplotlib).
 
 ``--include SUMMARY.json`` adds the runs recorded in an earlier ``--json`` summary
 whose directories are gone (a run dir on a machine that no longer exists): a
 seed finished in one session joins seeds finished later. Those runs keep the
-facts the summary recorded; they are not in ``--plot`` (no ``metrics.jsonl``).
+facts the summary recorded, and join ``--plot`` when it recorded their curves
+(summaries written before ``valid_curve`` existed have none).
 
     python experiments/tools/summarize_runs.py runs/fb237_v2_s1 runs/fb237_v2_s2 \
         --include experiments/results/kg/fb237_v2_nbfnet.json --json experiments/results/kg/fb237_v2_nbfnet.json
@@ -30,6 +32,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grid_runs import curve as grid_curve
 from grid_runs import plot_curves
 
 
@@ -43,6 +46,12 @@ def _load(run: Path) -> dict:
         records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         final["epoch_train_time_s"] = [r["train_time_s"] for r in records
                                        if r.get("train_time_s") is not None]
+        curves: dict[str, list[list[float]]] = {}  # metric -> [[epoch, value], ...]
+        for r in records:
+            if r.get("split") == "valid":
+                for metric, value in (r.get("metrics") or {}).items():
+                    curves.setdefault(metric, []).append([int(r["epoch"]), float(value)])
+        final["valid_curve"] = curves
     return final
 
 
@@ -118,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         keep = ("seed", "command", "git_commit", "selected_epoch", "epochs_run", "stopped_early",
                 "seconds_per_epoch", "epoch_train_time_s", "train_time_s", "wall_time_s",
                 "peak_memory_mb", "peak_cuda_memory_mb", "machine",
-                "torch_version", "graphlearn_version", "data", "valid", "test")
+                "torch_version", "graphlearn_version", "data", "valid", "test", "valid_curve")
         record = {
             "runs": [{k: f.get(k) for k in keep} for f in finals],
             "summary": {m: {"mean": statistics.mean([float(f[args.split][m]) for f in finals]),
@@ -132,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.json}", file=sys.stderr)
     if args.plot:
         metric = args.plot_metric or args.metrics[0]
-        title = f"validation {metric}, {len(args.runs)} run(s)"  # directories only
-        if not args.runs:
-            print(f"no plot: {args.plot} needs run directories (included runs have no "
-                  f"metrics.jsonl)", file=sys.stderr)
-        elif plot_curves({args.label: list(args.runs)}, args.plot, metric, title):
+        with_curve = [f for f in finals if grid_curve(f, metric)]
+        if not with_curve:
+            print(f"no plot: no run has a validation {metric} curve (summaries written "
+                  f"before the curves were recorded have none)", file=sys.stderr)
+        elif plot_curves({args.label: with_curve}, args.plot, metric,
+                         f"validation {metric}, {len(with_curve)} run(s)"):
             print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 

@@ -81,3 +81,29 @@ def test_include_rejects_a_seed_given_twice_and_missing_metrics(tmp_path):
     bad.write_text("{}")
     with pytest.raises(SystemExit, match="bad.json: not a summary"):
         summarize.main(["--include", str(bad)])
+
+
+def test_summary_keeps_validation_curves_and_plots_them_when_included(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    run = _run(tmp_path / "a", 0, 0.4, [1.0, 1.0])
+    with open(run / "metrics.jsonl", "a") as f:
+        f.writelines(json.dumps({"epoch": epoch, "split": "valid", "metrics": {"mrr": value}})
+                     + "\n" for epoch, value in [(1, 0.2), (2, 0.3)])
+    first = tmp_path / "first.json"
+    assert summarize.main([str(run), "--metrics", "mrr", "--json", str(first)]) == 0
+    assert json.loads(first.read_text())["runs"][0]["valid_curve"] == {
+        "mrr": [[1, 0.2], [2, 0.3]]}
+    png = tmp_path / "curve.png"
+    # the directory is gone: the curve comes from the summary
+    assert summarize.main(["--include", str(first), "--metrics", "mrr",
+                           "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    old = tmp_path / "old.json"  # a summary from before the curves were recorded
+    record = json.loads(first.read_text())
+    del record["runs"][0]["valid_curve"]
+    old.write_text(json.dumps(record))
+    assert summarize.main(["--include", str(old), "--metrics", "mrr",
+                           "--plot", str(tmp_path / "none.png")]) == 0
+    assert "no plot" in capsys.readouterr().err
+    assert not (tmp_path / "none.png").exists()
