@@ -117,6 +117,22 @@ def curve(run: Path | dict, metric: str) -> list[tuple[int, float]]:
     return points
 
 
+def valid_curves(run: Path) -> dict[str, list[list[float]]]:
+    """Every validation metric of a run directory over epochs, ``{metric: [[epoch, value],
+    ...]}``, from its ``metrics.jsonl`` (empty without one): what a summary JSON keeps so
+    that its curves can be drawn after the directory is gone."""
+    curves: dict[str, list[list[float]]] = {}
+    log = run / "metrics.jsonl"
+    if not log.is_file():
+        return curves
+    for line in log.read_text().splitlines():
+        record = json.loads(line) if line.strip() else {}
+        if record.get("split") == "valid":
+            for metric, value in (record.get("metrics") or {}).items():
+                curves.setdefault(metric, []).append([int(record["epoch"]), float(value)])
+    return curves
+
+
 def fmt(values: list[float]) -> str:
     """``mean ± sample std`` (4 decimals), or the value itself for one run."""
     if len(values) == 1:
@@ -148,7 +164,8 @@ def summarize(results: dict[str, list[Path]], metrics: list[str],
         lines.append("| " + " | ".join(cells) + " |")
         record: dict = {"test": stats, "seconds_per_epoch": seconds,
                         "valid_selection": {"metric": finals[0]["metric"], "values": chosen},
-                        "runs": [{"dir": str(r), **f} for r, f in zip(runs, finals)]}
+                        "runs": [{"dir": str(r), **f, "valid_curve": valid_curves(r)}
+                                 for r, f in zip(runs, finals)]}
         if rows is not None and name in rows:
             record = {"config": str(Path(rows[name].config).relative_to(REPO)
                                     if Path(rows[name].config).is_relative_to(REPO)

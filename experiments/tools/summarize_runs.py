@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid_runs import curve as grid_curve
-from grid_runs import plot_curves
+from grid_runs import plot_curves, valid_curves
 
 
 def _load(run: Path) -> dict:
@@ -46,12 +46,7 @@ def _load(run: Path) -> dict:
         records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         final["epoch_train_time_s"] = [r["train_time_s"] for r in records
                                        if r.get("train_time_s") is not None]
-        curves: dict[str, list[list[float]]] = {}  # metric -> [[epoch, value], ...]
-        for r in records:
-            if r.get("split") == "valid":
-                for metric, value in (r.get("metrics") or {}).items():
-                    curves.setdefault(metric, []).append([int(r["epoch"]), float(value)])
-        final["valid_curve"] = curves
+        final["valid_curve"] = valid_curves(run)
     return final
 
 

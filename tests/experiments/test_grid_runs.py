@@ -45,6 +45,11 @@ def test_summary_is_mean_and_sample_std_over_seeds(grid, tmp_path):
     assert payload["rows"]["bpr_mf"]["config"] == "x.yaml"
     assert payload["rows"]["bpr_mf"]["overrides"] == ["a=1"]
     assert grid.curve(runs["bpr_mf"][1], "ndcg@10") == [(1, 0.1), (2, 0.3)]
+    # the payload keeps each run's curves, and they read back as the directory's
+    recorded = payload["rows"]["bpr_mf"]["runs"][1]
+    assert recorded["valid_curve"] == {"ndcg@10": [[1, 0.1], [2, 0.3]]}
+    assert grid.curve(json.loads(json.dumps(recorded)), "ndcg@10") == [(1, 0.1), (2, 0.3)]
+    assert grid.curve({"seed": 0}, "ndcg@10") == []  # a summary from before the curves
 
 
 def test_one_seed_is_printed_without_a_spread(grid, tmp_path):
