@@ -103,7 +103,8 @@ def run_rows(rows: dict[str, Row], seeds: Sequence[int], runs: Path, *, workers:
 
 
 def curve(run: Path | dict, metric: str) -> list[tuple[int, float]]:
-    """``(epoch, value)`` of ``metric`` on the validation split, from a run directory's
+    """``(epoch, value)`` of ``metric`` on the validation split per evaluated epoch (not
+    the closing re-evaluation of the selected checkpoint), from a run directory's
     ``metrics.jsonl`` or from a run recorded by ``summarize_runs.py --json`` (its
     ``valid_curve``; empty when the summary predates it)."""
     if isinstance(run, dict):
@@ -112,7 +113,8 @@ def curve(run: Path | dict, metric: str) -> list[tuple[int, float]]:
     with open(run / "metrics.jsonl") as f:
         for line in f:
             record = json.loads(line)
-            if record.get("split") == "valid" and metric in record.get("metrics", {}):
+            if (record.get("split") == "valid" and not record.get("final")
+                    and metric in record.get("metrics", {})):
                 points.append((int(record["epoch"]), float(record["metrics"][metric])))
     return points
 
@@ -127,7 +129,7 @@ def valid_curves(run: Path) -> dict[str, list[list[float]]]:
         return curves
     for line in log.read_text().splitlines():
         record = json.loads(line) if line.strip() else {}
-        if record.get("split") == "valid":
+        if record.get("split") == "valid" and not record.get("final"):
             for metric, value in (record.get("metrics") or {}).items():
                 curves.setdefault(metric, []).append([int(record["epoch"]), float(value)])
     return curves
