@@ -103,26 +103,18 @@ def run_rows(rows: dict[str, Row], seeds: Sequence[int], runs: Path, *, workers:
 
 
 def curve(run: Path | dict, metric: str) -> list[tuple[int, float]]:
-    """``(epoch, value)`` of ``metric`` on the validation split per evaluated epoch (not
-    the closing re-evaluation of the selected checkpoint), from a run directory's
-    ``metrics.jsonl`` or from a run recorded by ``summarize_runs.py --json`` (its
-    ``valid_curve``; empty when the summary predates it)."""
-    if isinstance(run, dict):
-        return [(int(e), float(v)) for e, v in (run.get("valid_curve") or {}).get(metric, [])]
-    points = []
-    with open(run / "metrics.jsonl") as f:
-        for line in f:
-            record = json.loads(line)
-            if (record.get("split") == "valid" and not record.get("final")
-                    and metric in record.get("metrics", {})):
-                points.append((int(record["epoch"]), float(record["metrics"][metric])))
-    return points
+    """``(epoch, value)`` of ``metric`` on the validation split per evaluated epoch, from a
+    run directory (``valid_curves``) or from a run recorded by ``summarize_runs.py --json``
+    (its ``valid_curve``; empty when the summary predates it)."""
+    curves = (run.get("valid_curve") or {}) if isinstance(run, dict) else valid_curves(run)
+    return [(int(epoch), float(value)) for epoch, value in curves.get(metric, [])]
 
 
 def valid_curves(run: Path) -> dict[str, list[list[float]]]:
-    """Every validation metric of a run directory over epochs, ``{metric: [[epoch, value],
-    ...]}``, from its ``metrics.jsonl`` (empty without one): what a summary JSON keeps so
-    that its curves can be drawn after the directory is gone."""
+    """Every validation metric of a run directory over the evaluated epochs, ``{metric:
+    [[epoch, value], ...]}``, from its ``metrics.jsonl`` (empty without one), leaving out
+    the trainer's closing re-evaluation of the selected checkpoint: what a summary JSON
+    keeps so that its curves can be drawn after the directory is gone."""
     curves: dict[str, list[list[float]]] = {}
     log = run / "metrics.jsonl"
     if not log.is_file():
