@@ -23,6 +23,15 @@ def _run(path, seed, mrr, epoch_times):
     return path
 
 
+def _run_with_curve(path):
+    """A finished run whose ``metrics.jsonl`` holds validation MRR 0.2, 0.3 at epochs 1, 2."""
+    run = _run(path, 0, 0.4, [1.0, 1.0])
+    with open(run / "metrics.jsonl", "a") as f:
+        f.writelines(json.dumps({"epoch": epoch, "split": "valid", "metrics": {"mrr": value}})
+                     + "\n" for epoch, value in [(1, 0.2), (2, 0.3)])
+    return run
+
+
 def test_mean_std_and_epoch_times(tmp_path, capsys):
     a = _run(tmp_path / "a", 0, 0.4, [3.0, 1.0])
     b = _run(tmp_path / "b", 1, 0.6, [2.0])
@@ -43,10 +52,7 @@ def test_unfinished_run_is_named(tmp_path):
 
 def test_validation_curve_plot(tmp_path):
     pytest.importorskip("matplotlib")
-    run = _run(tmp_path / "a", 0, 0.4, [1.0, 1.0])
-    with open(run / "metrics.jsonl", "a") as f:
-        f.writelines(json.dumps({"epoch": epoch, "split": "valid", "metrics": {"mrr": value}})
-                    + "\n" for epoch, value in [(1, 0.2), (2, 0.3)])
+    run = _run_with_curve(tmp_path / "a")
     png = tmp_path / "curve.png"
     assert summarize.main([str(run), "--metrics", "mrr", "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -85,10 +91,7 @@ def test_include_rejects_a_seed_given_twice_and_missing_metrics(tmp_path):
 
 def test_summary_keeps_validation_curves_and_plots_them_when_included(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    run = _run(tmp_path / "a", 0, 0.4, [1.0, 1.0])
-    with open(run / "metrics.jsonl", "a") as f:
-        f.writelines(json.dumps({"epoch": epoch, "split": "valid", "metrics": {"mrr": value}})
-                     + "\n" for epoch, value in [(1, 0.2), (2, 0.3)])
+    run = _run_with_curve(tmp_path / "a")
     first = tmp_path / "first.json"
     assert summarize.main([str(run), "--metrics", "mrr", "--json", str(first)]) == 0
     assert json.loads(first.read_text())["runs"][0]["valid_curve"] == {
