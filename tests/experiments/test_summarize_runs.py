@@ -90,17 +90,11 @@ def test_include_rejects_a_seed_given_twice_and_missing_metrics(tmp_path):
 
 
 def test_summary_keeps_validation_curves_and_plots_them_when_included(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
     run = _run_with_curve(tmp_path / "a")
     first = tmp_path / "first.json"
     assert summarize.main([str(run), "--metrics", "mrr", "--json", str(first)]) == 0
     assert json.loads(first.read_text())["runs"][0]["valid_curve"] == {
         "mrr": [[1, 0.2], [2, 0.3]]}
-    png = tmp_path / "curve.png"
-    # the directory is gone: the curve comes from the summary
-    assert summarize.main(["--include", str(first), "--metrics", "mrr",
-                           "--plot", str(png)]) == 0
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     capsys.readouterr()
     old = tmp_path / "old.json"  # a summary from before the curves were recorded
     record = json.loads(first.read_text())
@@ -110,3 +104,9 @@ def test_summary_keeps_validation_curves_and_plots_them_when_included(tmp_path, 
                            "--plot", str(tmp_path / "none.png")]) == 0
     assert "no plot" in capsys.readouterr().err
     assert not (tmp_path / "none.png").exists()
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curve.png"
+    # the directory is gone: the curve comes from the summary
+    assert summarize.main(["--include", str(first), "--metrics", "mrr",
+                           "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
