@@ -104,23 +104,28 @@ def run_rows(rows: dict[str, Row], seeds: Sequence[int], runs: Path, *, workers:
 
 def curve(run: Path | dict, metric: str) -> list[tuple[int, float]]:
     """``(epoch, value)`` of ``metric`` on the validation split per evaluated epoch, from a
-    run directory (``valid_curves``) or from a run recorded by ``summarize_runs.py --json``
+    run directory's ``metrics.jsonl`` or from a run recorded by ``summarize_runs.py --json``
     (its ``valid_curve``; empty when the summary predates it)."""
-    curves = (run.get("valid_curve") or {}) if isinstance(run, dict) else valid_curves(run)
+    curves = ((run.get("valid_curve") or {}) if isinstance(run, dict)
+              else valid_curves(metric_records(run)))
     return [(int(epoch), float(value)) for epoch, value in curves.get(metric, [])]
 
 
-def valid_curves(run: Path) -> dict[str, list[list[float]]]:
-    """Every validation metric of a run directory over the evaluated epochs, ``{metric:
-    [[epoch, value], ...]}``, from its ``metrics.jsonl`` (empty without one), leaving out
-    the trainer's closing re-evaluation of the selected checkpoint: what a summary JSON
-    keeps so that its curves can be drawn after the directory is gone."""
-    curves: dict[str, list[list[float]]] = {}
+def metric_records(run: Path) -> list[dict]:
+    """The records of a run directory's ``metrics.jsonl`` in order (empty without one)."""
     log = run / "metrics.jsonl"
     if not log.is_file():
-        return curves
-    for line in log.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def valid_curves(records: list[dict]) -> dict[str, list[list[float]]]:
+    """Every validation metric over the evaluated epochs, ``{metric: [[epoch, value],
+    ...]}``, from a run's ``metric_records``, leaving out the trainer's closing
+    re-evaluation of the selected checkpoint: what a summary JSON keeps so that its
+    curves can be drawn after the directory is gone."""
+    curves: dict[str, list[list[float]]] = {}
+    for record in records:
         if record.get("split") == "valid" and not record.get("final"):
             for metric, value in (record.get("metrics") or {}).items():
                 curves.setdefault(metric, []).append([int(record["epoch"]), float(value)])
@@ -158,7 +163,7 @@ def summarize(results: dict[str, list[Path]], metrics: list[str],
         lines.append("| " + " | ".join(cells) + " |")
         record: dict = {"test": stats, "seconds_per_epoch": seconds,
                         "valid_selection": {"metric": finals[0]["metric"], "values": chosen},
-                        "runs": [{"dir": str(r), **f, "valid_curve": valid_curves(r)}
+                        "runs": [{"dir": str(r), **f, "valid_curve": valid_curves(metric_records(r))}
                                  for r, f in zip(runs, finals)]}
         if rows is not None and name in rows:
             record = {"config": str(Path(rows[name].config).relative_to(REPO)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid_runs import curve as grid_curve
-from grid_runs import plot_curves, valid_curves
+from grid_runs import metric_records, plot_curves, valid_curves
 
 
 def _load(run: Path) -> dict:
@@ -41,12 +41,12 @@ def _load(run: Path) -> dict:
     if not path.is_file():
         raise SystemExit(f"{path}: missing (is {run} a finished run directory?)")
     final = json.loads(path.read_text())
-    log = run / "metrics.jsonl"
-    if log.is_file():  # training seconds of each epoch, in order (resumed epochs included)
-        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if (run / "metrics.jsonl").is_file():
+        records = metric_records(run)
+        # training seconds of each epoch, in order (resumed epochs included)
         final["epoch_train_time_s"] = [r["train_time_s"] for r in records
                                        if r.get("train_time_s") is not None]
-        final["valid_curve"] = valid_curves(run)
+        final["valid_curve"] = valid_curves(records)
     return final
 
 
