@@ -119,6 +119,20 @@ def metric_records(run: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
+def summary_runs(path: Path) -> list[dict]:
+    """The ``runs`` of a summary JSON written by ``summarize_runs.py --json``; ``ValueError``
+    naming the file when it is not one."""
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a summary written by summarize_runs.py --json "
+                         f"({error})") from error
+    if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
+        raise ValueError(f"{path}: not a summary written by summarize_runs.py --json "
+                         f"(runs is not a list of records)")
+    return runs
+
+
 def valid_curves(records: list[dict]) -> dict[str, list[list[float]]]:
     """Every validation metric over the evaluated epochs, ``{metric: [[epoch, value],
     ...]}``, from a run's ``metric_records``, leaving out the trainer's closing

@@ -16,23 +16,21 @@ label evaluated; needs matplotlib). For one model's seeds with a table, use
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grid_runs import plot_curves
+from grid_runs import plot_curves, summary_runs
 
 
 def _summary_runs(path: Path) -> list[dict]:
     """The runs of a ``summarize_runs.py --json`` summary, each with a ``valid_curve``."""
     try:
-        runs = json.loads(path.read_text())["runs"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise argparse.ArgumentTypeError(f"{path}: not a summary written by "
-                                         f"summarize_runs.py --json ({error})") from error
+        runs = summary_runs(path)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
     for i, run in enumerate(runs):
-        if not isinstance(run, dict) or not run.get("valid_curve"):
+        if not run.get("valid_curve"):
             raise argparse.ArgumentTypeError(
                 f"{path}: runs[{i}] has no valid_curve (summarised before curves were "
                 f"recorded; plot its run directory instead)")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid_runs import curve as grid_curve
-from grid_runs import metric_records, plot_curves, valid_curves
+from grid_runs import metric_records, plot_curves, summary_runs, valid_curves
 
 
 def _load(run: Path) -> dict:
@@ -53,9 +53,9 @@ def _load(run: Path) -> dict:
 def _included(path: Path, metrics: list[str], split: str) -> list[dict]:
     """The runs of an earlier summary JSON, checked to carry ``metrics`` on ``split``."""
     try:
-        runs = json.loads(path.read_text())["runs"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise SystemExit(f"{path}: not a summary written by --json ({error})") from error
+        runs = summary_runs(path)
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
     for i, run in enumerate(runs):
         missing = [m for m in metrics if m not in (run.get(split) or {})]
         if missing:
