@@ -11,6 +11,11 @@
   :data:`MAIN_USERS` users, also written to ``recommendations.csv`` in the run.
 * ``graphlearn train --resume --out DIR [key=value ...]`` continues the run in
   DIR from its own ``config.yaml`` (a CONFIG may be given; it must match).
+* ``--time-limit DURATION`` (``5400``, ``90m``, ``1h30m``, ``1:30:00``) ends the
+  session between epochs when the next one would not end in time, leaving a
+  run that ``--resume`` continues; the exit status is then
+  :data:`EXIT_TIME_LIMIT` (75, sysexits' "temporary failure, retry"), so a job
+  script can loop until the run is complete.
 * ``graphlearn evaluate RUN_DIR [--split valid|test]`` re-evaluates a run's
   selected (or last) checkpoint.
 * ``graphlearn recommend RUN_DIR --users IDS|--all [--k 10] [--format csv|json]``
@@ -34,6 +39,7 @@ import argparse
 import csv
 import io
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +51,8 @@ from graphlearn.errors import GraphlearnError
 MAIN_CONFIG = Path("experiments/configs/recommendation/ml-100k/lightgcn_tuned.yaml")
 #: How many users the main job recommends for.
 MAIN_USERS = 5
+#: Exit status of ``graphlearn train`` stopped by ``--time-limit`` (sysexits' EX_TEMPFAIL).
+EXIT_TIME_LIMIT = 75
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -66,6 +74,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--threads", type=_positive_int, metavar="N",
                        help="CPU threads for torch (default: torch's choice); on a machine "
                             "shared with other jobs, fewer threads can be much faster")
+    train.add_argument("--time-limit", type=_duration, metavar="DURATION",
+                       help="end this session between epochs when the next epoch would not "
+                            "end within DURATION of the start (seconds, or e.g. 90m, 1h30m, "
+                            "1:30:00); the run stays resumable and the exit status is "
+                            f"{EXIT_TIME_LIMIT}")
     train.add_argument("--json", action="store_true", help="print final.json instead of tables")
     train.set_defaults(run=run_train)
 
@@ -154,6 +167,44 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def _duration(text: str) -> float:
+    """Seconds of ``5400``, ``90m``, ``1h30m``, ``2h``, ``45s`` or ``1:30:00`` (more than 0)."""
+    spec = text.strip().lower()
+    error = argparse.ArgumentTypeError(f"expected a duration such as 5400 (seconds), 90m, "
+                                       f"1h30m or 1:30:00, got {text!r}")
+    seconds = 0.0
+    try:
+        if ":" in spec:
+            parts = [float(part) for part in spec.split(":")]
+            if len(parts) > 3 or any(part < 0 for part in parts):
+                raise error
+            for part in parts:
+                seconds = seconds * 60 + part
+        elif spec and spec[-1] not in _DURATION_UNITS:
+            seconds = float(spec)
+        else:
+            number, seen = "", set()
+            for char in spec:
+                if char in _DURATION_UNITS:
+                    if not number or char in seen:
+                        raise error
+                    seconds += float(number) * _DURATION_UNITS[char]
+                    number = ""
+                    seen.add(char)
+                else:
+                    number += char
+            if number or not seen:
+                raise error
+    except ValueError:
+        raise error from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise error
+    return seconds
+
+
 def main_config_path() -> Path:
     """The main job's config in the source tree."""
     path = Path(__file__).resolve().parents[2] / MAIN_CONFIG
@@ -196,11 +247,17 @@ def run_train(args: argparse.Namespace) -> int:
     log = (lambda _: None) if args.quiet else None
     command = ["graphlearn", "train", *([args.config] if args.config else []), *args.overrides,
                *(["--out", args.out] if args.out else []), *(["--resume"] if args.resume else []),
-               *(["--threads", str(args.threads)] if args.threads else [])]
+               *(["--threads", str(args.threads)] if args.threads else []),
+               *(["--time-limit", str(args.time_limit)] if args.time_limit else [])]
     run, final = train(cfg, out=args.out, resume=args.resume, progress=args.progress, log=log,
-                       command=command)
+                       command=command, time_limit_s=args.time_limit)
     from graphlearn.train.utils import DistInfo
 
+    if final is None:  # stopped by --time-limit (the trainer said so on stderr)
+        if DistInfo.from_env().is_main:
+            print(f"run directory: {run.path} (incomplete; continue with: graphlearn train "
+                  f"--resume --out {shlex.quote(str(run.path))})")
+        return EXIT_TIME_LIMIT
     if not DistInfo.from_env().is_main:  # under torchrun, rank 0 alone reports and writes
         return 0
     if args.json:

@@ -55,7 +55,8 @@ def default_run_dir(cfg: Config, base: str | os.PathLike = "runs") -> Path:
 def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = False,
           data: Any = None, progress: bool | None = None,
           log: Callable[[str], None] | None = None, command: Sequence[str] | None = None,
-          max_epochs: int | None = None) -> tuple[RunDir, dict[str, Any] | None]:
+          max_epochs: int | None = None,
+          time_limit_s: float | None = None) -> tuple[RunDir, dict[str, Any] | None]:
     """Train ``cfg`` into a run directory.
 
     Args:
@@ -65,10 +66,13 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
         data: the dataset object (default: loaded from ``cfg.data``).
         progress, log, command: see :class:`~graphlearn.train.Trainer`.
         max_epochs: stop this session after this many epochs (see ``Trainer.fit``).
+        time_limit_s: stop this session before an epoch that would end later than
+            this many seconds after this call (loading the data counts; see
+            ``Trainer.fit``).
 
     Returns:
         ``(run, final)``: the run directory and the content of ``final.json``
-        (``None`` when stopped by ``max_epochs``).
+        (``None`` when stopped by ``max_epochs`` or ``time_limit_s``).
 
     The directory is checked before the data is loaded and written only after
     the task and the model have been built, so a bad config or missing data
@@ -82,6 +86,7 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     returns the same ``final``. Several nodes need the run directory on a
     shared file system (all ranks read rank 0's checkpoints).
     """
+    called = time.perf_counter()
     info = DistInfo.from_env()
     owns_group = init_distributed(info, resolve_device(cfg.train.device))
     try:
@@ -114,7 +119,10 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
             trainer = Trainer(task, run, progress=progress, log=log, command=command)
         if not resume and info.is_main:
             run.initialize(cfg)
-        return run, trainer.fit(resume=resume, max_epochs=max_epochs)
+        if time_limit_s is not None:
+            time_limit_s -= time.perf_counter() - called
+        return run, trainer.fit(resume=resume, max_epochs=max_epochs,
+                                time_limit_s=time_limit_s)
     finally:
         if owns_group:
             dist.destroy_process_group()

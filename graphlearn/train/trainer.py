@@ -26,6 +26,12 @@ run ends with the same metrics as an uninterrupted one (on the same machine
 and thread count). ``best.pt`` is written before ``last.pt``, so a kill
 between the two only makes the resumed run redo an epoch.
 
+A time limit (``fit(time_limit_s=...)``, ``graphlearn train --time-limit``)
+ends the session cleanly, between epochs, when the next epoch would not
+finish within the limit (:func:`next_epoch_fits`); the run is then resumable
+like an interrupted one. The closing evaluation of the selected checkpoint is
+not counted in the estimate.
+
 Distributed (``torchrun --nproc_per_node=N``; :func:`graphlearn.train.train`
 initialises the process group, gloo on CPU, nccl on CUDA): the task must set
 ``supports_distributed`` (recommendation, kg, link and ogbl do). Every rank builds the same
@@ -93,7 +99,27 @@ from graphlearn.train.utils import (
     resolve_device,
 )
 
-__all__ = ["Trainer", "accepted_fingerprints", "config_fingerprint"]
+__all__ = ["Trainer", "accepted_fingerprints", "config_fingerprint", "next_epoch_fits"]
+
+
+def next_epoch_fits(session_s: float, limit_s: float, epoch_walls: Sequence[float],
+                    previous_mean_s: float | None = None) -> bool:
+    """Whether one more epoch should start ``session_s`` seconds into a session limited
+    to ``limit_s`` seconds.
+
+    The next epoch (training, validation and checkpoints) is estimated by the slowest
+    epoch of this session (``epoch_walls``, wall seconds each), before any by
+    ``previous_mean_s`` (the run's wall time per epoch in earlier sessions, set-up
+    included), and with neither it starts: a fresh run cannot know, so it always
+    trains one epoch.
+    """
+    if epoch_walls:
+        estimate = max(epoch_walls)
+    elif previous_mean_s is not None:
+        estimate = previous_mean_s
+    else:
+        return True
+    return session_s + estimate <= limit_s
 
 
 def _sha256(identity: dict[str, Any]) -> str:
@@ -294,7 +320,8 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------
 
-    def fit(self, resume: bool = False, max_epochs: int | None = None) -> dict[str, Any] | None:
+    def fit(self, resume: bool = False, max_epochs: int | None = None,
+            time_limit_s: float | None = None) -> dict[str, Any] | None:
         """Train, select, test; return the content of ``final.json``.
 
         Args:
@@ -302,6 +329,10 @@ class Trainer:
                 returns its ``final.json``).
             max_epochs: stop this session after this many epochs, leaving a
                 resumable run (returns ``None``); for tests and time-boxed jobs.
+            time_limit_s: stop this session, leaving a resumable run (returns
+                ``None``), before an epoch that would not end within this many
+                seconds of the session's start (:func:`next_epoch_fits`); for jobs
+                with a wall-clock limit.
         """
         self._session_start = time.perf_counter()
         if resume:
@@ -319,13 +350,32 @@ class Trainer:
                 self.log(f"{self.run.path}: no checkpoint yet; starting from epoch 1")
         self.sessions += 1
         epochs = self.total_epochs()
-        session_epochs = 0
+        previous_mean = self.elapsed_s / self.epoch if self.epoch else None
+        walls: list[float] = []
         while not self.done and self.epoch < epochs:
-            if max_epochs is not None and session_epochs >= max_epochs:
+            if max_epochs is not None and len(walls) >= max_epochs:
                 return None
+            if time_limit_s is not None and not self._agree(next_epoch_fits(
+                    self._session_time(), time_limit_s, walls, previous_mean)):
+                estimate = max(walls) if walls else previous_mean
+                self.log(f"stopping after epoch {self.epoch} of {epochs}: another epoch "
+                         f"(about {estimate:.0f} s) would pass the time limit of "
+                         f"{time_limit_s:.0f} s; continue with --resume")
+                return None
+            start = time.perf_counter()
             self._train_epoch()
-            session_epochs += 1
+            walls.append(time.perf_counter() - start)
         return self._finish()
+
+    def _agree(self, decision: bool) -> bool:
+        """Rank 0's ``decision`` on every rank (each rank's clock differs a little; a
+        split decision would leave ranks waiting on each other)."""
+        if not self.dist.distributed:
+            return decision
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        flag = torch.tensor([float(decision)], device=device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
 
     def _train_epoch(self) -> None:
         epoch = self.epoch + 1

@@ -106,3 +106,37 @@ def test_main_job_on_movielens(shared_data, tmp_path, monkeypatch, capsys):
     assert "ndcg@10" in text and "top-10 new items for the first 5 users" in text
     rows = list(csv.DictReader(io.StringIO((out / "recommendations.csv").read_text())))
     assert len(rows) == 50 and rows[0]["user"] == "196"
+
+
+def test_time_limit_exits_75_and_resume_completes(tiny, tmp_path, capsys):
+    out = tmp_path / "run"
+    # a fresh run trains one epoch (nothing to estimate from) and stops: 1 ms is passed
+    assert main(["train", str(tiny), "--out", str(out), "--time-limit", "0.001"]) == 75
+    captured = capsys.readouterr()
+    assert "stopping after epoch 1 of 3" in captured.err
+    assert f"graphlearn train --resume --out {out}" in captured.out
+    assert not (out / "final.json").exists()
+    assert main(["train", "--resume", "--out", str(out), "--time-limit", "1h", "--quiet"]) == 0
+    final = json.loads((out / "final.json").read_text())
+    assert final["epochs_run"] == 3 and final["sessions"] == 2
+    assert final["command"].endswith("--resume --time-limit 3600.0")
+
+
+@pytest.mark.parametrize("text,seconds", [("5400", 5400), ("90m", 5400), ("1h30m", 5400),
+                                          ("1H30M", 5400), ("2h", 7200), ("45s", 45),
+                                          ("1m30s", 90), ("1:30:00", 5400), ("30:00", 1800),
+                                          ("0.5", 0.5)])
+def test_time_limit_durations(text, seconds):
+    from graphlearn.cli.train import _duration
+
+    assert _duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "-5", "1h1h", "h", "1x", "5m3", "1:2:3:4", "1:-2",
+                                  "inf", "nan", "m30"])
+def test_time_limit_rejects_bad_durations(text, tiny, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(tiny), "--out", str(tmp_path / "run"), "--time-limit", text])
+    assert exit_info.value.code == 2
+    assert "expected a duration such as 5400 (seconds), 90m" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

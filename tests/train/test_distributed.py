@@ -69,6 +69,31 @@ def test_two_cpu_processes_give_the_single_process_metrics(tmp_path):
             assert got[split][key] == pytest.approx(value, abs=1e-4), (split, key)
 
 
+@pytest.mark.slow
+def test_time_limit_stops_every_rank_after_the_same_epoch(tmp_path):
+    cards, root = write_tiny_dataset(tmp_path, **SIZE)
+    config = write_tiny_config(tmp_path / "cfg.yaml", root, epochs=3, batch_size=33)
+    env = {**os.environ, "GRAPHLEARN_DATASETS": str(cards), "PYTHONPATH": str(ROOT),
+           "OMP_NUM_THREADS": "1"}
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    out = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                "--standalone", "-m", "graphlearn", "train", "--no-progress"]
+    # rank 0's decision is broadcast: both ranks stop after epoch 1 (a split decision
+    # would leave one rank waiting in a collective until the timeout)
+    proc = subprocess.run([*torchrun, str(config), "--out", str(out), "--time-limit", "0.001"],
+                          env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode != 0  # each rank exits 75; torchrun reports the failure
+    assert "stopping after epoch 1 of 3" in proc.stderr
+    assert not (out / "final.json").exists()
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
+    _train([*torchrun, "--resume", "--out", str(out)], env)
+    final = json.loads((out / "final.json").read_text())
+    assert final["epochs_run"] == 3 and final["sessions"] == 2 and final["world_size"] == 2
+
+
 def test_sharded_topk_sums_add_up_to_the_whole_evaluation():
     from graphlearn.data.interactions import UserItemCSR
 

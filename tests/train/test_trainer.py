@@ -9,13 +9,14 @@ import yaml
 from graphlearn.config import load_config
 from graphlearn.errors import ConfigError
 from graphlearn.train import CheckpointError, RunDir, RunDirError, load_run, train
+from graphlearn.train.trainer import next_epoch_fits
 from tests.train.synthetic import tiny_config, tiny_data
 
 QUIET = {"progress": False, "log": lambda _: None, "command": ["test"]}
 
 
 def run(cfg, out, **kwargs):
-    return train(cfg, out=out, data=tiny_data(), **QUIET, **kwargs)
+    return train(cfg, out=out, data=tiny_data(), **{**QUIET, **kwargs})
 
 
 def scores(final):
@@ -211,3 +212,35 @@ def test_checkpoints_of_earlier_config_versions_still_resume(tmp_path):
     torch.save(state, path)
     _, final = run(cfg, tmp_path / "a", resume=True)
     assert final["epochs_run"] == 3
+
+
+def test_next_epoch_fits():
+    # a fresh session without an estimate trains one epoch whatever the limit
+    assert next_epoch_fits(0.0, 1e-9, [])
+    # the slowest epoch of the session is the estimate
+    assert next_epoch_fits(50.0, 100.0, [10.0, 50.0])
+    assert not next_epoch_fits(50.1, 100.0, [10.0, 50.0])
+    assert next_epoch_fits(89.0, 100.0, [11.0, 2.0])
+    # before any epoch of a resumed session: the earlier sessions' mean per epoch
+    assert next_epoch_fits(1.0, 100.0, [], previous_mean_s=99.0)
+    assert not next_epoch_fits(2.0, 100.0, [], previous_mean_s=99.0)
+    assert next_epoch_fits(2.0, 100.0, [1.0], previous_mean_s=99.0)  # this session's wins
+
+
+def test_time_limit_stops_between_epochs_and_resumes(tmp_path):
+    cfg = tiny_config(epochs=4)
+    _, whole = run(cfg, tmp_path / "whole")
+    lines = []
+    # a fresh run trains one epoch (nothing to estimate from), then the limit is passed
+    _, partial = run(cfg, tmp_path / "split", time_limit_s=1e-6, log=lines.append)
+    assert partial is None and not (tmp_path / "split" / "final.json").exists()
+    state = torch.load(tmp_path / "split" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
+    assert "stopping after epoch 1 of 4" in lines[-1] and "--resume" in lines[-1]
+    # resumed: the earlier mean per epoch does not fit either, so no epoch starts
+    _, partial = run(cfg, tmp_path / "split", resume=True, time_limit_s=1e-6)
+    assert partial is None
+    assert [r["epoch"] for r in records(tmp_path / "split")] == [1]
+    _, resumed = run(cfg, tmp_path / "split", resume=True, time_limit_s=3600.0)
+    # the session that trained nothing left no checkpoint, so it is not counted
+    assert scores(resumed) == scores(whole) and resumed["sessions"] == 2

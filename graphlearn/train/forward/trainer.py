@@ -167,10 +167,11 @@ class ForwardTrainer(Trainer):
 
     # -- the loop --------------------------------------------------------------------------
 
-    def fit(self, resume: bool = False, max_epochs: int | None = None) -> dict[str, Any] | None:
+    def fit(self, resume: bool = False, max_epochs: int | None = None,
+            time_limit_s: float | None = None) -> dict[str, Any] | None:
         """As :meth:`Trainer.fit` (``max_epochs`` counts epochs of every stage)."""
         try:
-            return super().fit(resume=resume, max_epochs=max_epochs)
+            return super().fit(resume=resume, max_epochs=max_epochs, time_limit_s=time_limit_s)
         finally:
             if self._bar is not None:
                 self._bar.close()
