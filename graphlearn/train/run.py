@@ -121,8 +121,13 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
             run.initialize(cfg)
         if time_limit_s is not None:
             time_limit_s -= time.perf_counter() - called
-        return run, trainer.fit(resume=resume, max_epochs=max_epochs,
-                                time_limit_s=time_limit_s)
+        final = trainer.fit(resume=resume, max_epochs=max_epochs, time_limit_s=time_limit_s)
+        if owns_group:
+            # every rank is done before any tears the group down: destroying it while
+            # another rank is still finishing can hang that rank's exit (pytorch#75097;
+            # seen once here under load: the run complete, torchrun still waiting)
+            dist.barrier()
+        return run, final
     finally:
         if owns_group:
             dist.destroy_process_group()
