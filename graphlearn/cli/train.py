@@ -39,6 +39,8 @@ import argparse
 import csv
 import io
 import json
+import math
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -167,7 +169,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+#: ``1h30m``-style durations: hours, minutes, seconds, each optional, in this order.
+_UNIT_DURATION = re.compile(r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?(?:(\d+(?:\.\d*)?)s)?")
 
 
 def _duration(text: str) -> float:
@@ -175,32 +178,22 @@ def _duration(text: str) -> float:
     spec = text.strip().lower()
     error = argparse.ArgumentTypeError(f"expected a duration such as 5400 (seconds), 90m, "
                                        f"1h30m or 1:30:00, got {text!r}")
-    seconds = 0.0
+    units = _UNIT_DURATION.fullmatch(spec)
     try:
-        if ":" in spec:
+        if units is not None and any(units.groups()):
+            seconds = sum(float(n or 0) * f for n, f in zip(units.groups(), (3600, 60, 1)))
+        elif ":" in spec:  # SLURM's [[hours:]minutes:]seconds
             parts = [float(part) for part in spec.split(":")]
             if len(parts) > 3 or any(part < 0 for part in parts):
                 raise error
+            seconds = 0.0
             for part in parts:
                 seconds = seconds * 60 + part
-        elif spec and spec[-1] not in _DURATION_UNITS:
-            seconds = float(spec)
         else:
-            number, seen = "", set()
-            for char in spec:
-                if char in _DURATION_UNITS:
-                    if not number or char in seen:
-                        raise error
-                    seconds += float(number) * _DURATION_UNITS[char]
-                    number = ""
-                    seen.add(char)
-                else:
-                    number += char
-            if number or not seen:
-                raise error
+            seconds = float(spec)
     except ValueError:
         raise error from None
-    if not seconds > 0 or seconds == float("inf"):
+    if not 0 < seconds < math.inf:
         raise error
     return seconds
 
