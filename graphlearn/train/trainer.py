@@ -113,13 +113,13 @@ def next_epoch_fits(session_s: float, limit_s: float, epoch_walls: Sequence[floa
     included), and with neither it starts: a fresh run cannot know, so it always
     trains one epoch.
     """
-    if epoch_walls:
-        estimate = max(epoch_walls)
-    elif previous_mean_s is not None:
-        estimate = previous_mean_s
-    else:
-        return True
-    return session_s + estimate <= limit_s
+    estimate = _next_epoch_s(epoch_walls, previous_mean_s)
+    return estimate is None or session_s + estimate <= limit_s
+
+
+def _next_epoch_s(epoch_walls: Sequence[float], previous_mean_s: float | None) -> float | None:
+    """:func:`next_epoch_fits`' estimate of the next epoch's wall seconds (``None``: none)."""
+    return max(epoch_walls) if epoch_walls else previous_mean_s
 
 
 def _sha256(identity: dict[str, Any]) -> str:
@@ -357,7 +357,7 @@ class Trainer:
                 return None
             if time_limit_s is not None and not self._agree(next_epoch_fits(
                     self._session_time(), time_limit_s, walls, previous_mean)):
-                estimate = max(walls) if walls else previous_mean
+                estimate = _next_epoch_s(walls, previous_mean)
                 self.log(f"stopping after epoch {self.epoch} of {epochs}: another epoch "
                          f"(about {estimate:.0f} s) would pass the time limit of "
                          f"{time_limit_s:.0f} s; continue with --resume")
