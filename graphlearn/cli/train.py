@@ -16,8 +16,10 @@
   run that ``--resume`` continues; the exit status is then
   :data:`EXIT_TIME_LIMIT` (75, sysexits' "temporary failure, retry"), so a job
   script can loop until the run is complete.
-* ``graphlearn evaluate RUN_DIR [--split valid|test]`` re-evaluates a run's
-  selected (or last) checkpoint.
+* ``graphlearn evaluate RUN_DIR [--split valid|test] [--bootstrap N]`` re-evaluates a
+  run's selected (or last) checkpoint; ``--bootstrap`` adds percentile confidence
+  intervals from N resamples of the split's examples
+  (:mod:`graphlearn.metrics.bootstrap`; link and kg runs).
 * ``graphlearn recommend RUN_DIR --users IDS|--all [--k 10] [--format csv|json]``
   prints top-K new items per user, by original user and item ids; every item
   the user interacted with in the data (train, validation **and** test) is
@@ -91,6 +93,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                           help="the selected checkpoint (default) or the last one")
     evaluate.add_argument("--root", help="data root overriding the run's data.root")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--bootstrap", type=_resamples, default=0, metavar="N",
+                          help="also print percentile confidence intervals from N bootstrap "
+                               "resamples of the split's examples (link and kg runs; 1000 "
+                               "or more for 95%% intervals)")
+    evaluate.add_argument("--confidence", type=_confidence, default=0.95,
+                          help="coverage of the --bootstrap intervals (default 0.95)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
     evaluate.set_defaults(run=run_evaluate)
 
     recommend = commands.add_parser(
@@ -304,13 +313,61 @@ def run_evaluate(args: argparse.Namespace) -> int:
     run, task, model = load_run(args.run_dir, checkpoint=args.checkpoint, root=args.root)
     if not task.has_split(args.split):
         raise GraphlearnError(f"{args.run_dir}: the run's data has no {args.split} split")
-    metrics = task.evaluate(model, args.split)
+    if not args.bootstrap:
+        metrics = task.evaluate(model, args.split)
+        if args.json:
+            print(json.dumps({"run_dir": str(run.path), "checkpoint": args.checkpoint,
+                              "split": args.split, "metrics": metrics}, indent=2))
+        else:
+            print(_metrics_table({args.split: metrics}))
+        return 0
+
+    from tqdm import tqdm
+
+    from graphlearn.metrics.bootstrap import bootstrap_sample
+
+    sample = task.evaluation_sample(model, args.split)
+    with tqdm(total=args.bootstrap, desc="bootstrap", unit="draw", file=sys.stderr,
+              disable=args.json or not sys.stderr.isatty()) as bar:
+        result = bootstrap_sample(sample, resamples=args.bootstrap,
+                                  confidence=args.confidence, seed=args.seed,
+                                  progress=bar.update)
     if args.json:
         print(json.dumps({"run_dir": str(run.path), "checkpoint": args.checkpoint,
-                          "split": args.split, "metrics": metrics}, indent=2))
-    else:
-        print(_metrics_table({args.split: metrics}))
+                          "split": args.split, "metrics": result.values,
+                          "bootstrap": {**result.to_dict(), "unit": sample.unit,
+                                        "units": sample.num_units}}, indent=2))
+        return 0
+    percent = f"{100 * args.confidence:g}%"
+    rows = [[name, f"{value:.4f}", f"{result.intervals[name][0]:.4f}",
+             f"{result.intervals[name][1]:.4f}"] for name, value in result.values.items()]
+    print(format_table(["metric", args.split, f"{percent} low", f"{percent} high"], rows))
+    print(f"{percent} percentile intervals from {args.bootstrap} bootstrap resamples of the "
+          f"{sample.num_units} units (unit: {sample.unit}; seed {args.seed}); they show the "
+          "test-sample noise of this one model, not the spread over training seeds or splits")
     return 0
+
+
+def _resamples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value != 0 and value < 2:
+        raise argparse.ArgumentTypeError(f"--bootstrap takes a number of resamples >= 2 "
+                                         f"(or 0: no intervals), got {text!r}")
+    return value
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"--confidence takes a number in (0, 1), e.g. 0.95, "
+                                         f"got {text!r}")
+    return value
 
 
 def _recommend_rows(task: Any, model: Any, names: list[str], k: int) -> list[dict[str, Any]]:

@@ -50,7 +50,9 @@ method                             contract
 and may override :meth:`higher_is_better` (default: every metric except ``mr``
 and names ending in ``loss``), :meth:`has_split` (e.g. no validation split),
 :meth:`to` (move the task's tensors to the training device), :meth:`summary`
-(dataset statistics for ``final.json``), and :meth:`state_dict` /
+(dataset statistics for ``final.json``), :meth:`evaluation_sample` (the split's
+evaluation as resampling units, for bootstrap confidence intervals; link and kg),
+and :meth:`state_dict` /
 :meth:`load_state_dict` (any task state that changes during training and must
 survive a resume; none by default).
 
@@ -105,7 +107,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from graphlearn.config import Config
-from graphlearn.errors import ConfigError
+from graphlearn.errors import ConfigError, GraphlearnError
+from graphlearn.metrics.bootstrap import EvaluationSample
 from graphlearn.registry import Registry, did_you_mean
 
 __all__ = ["TASKS", "Task", "build_task"]
@@ -257,6 +260,13 @@ class Task(ABC):
     @abstractmethod
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """Metrics of ``model`` on ``split`` (``"valid"`` or ``"test"``)."""
+
+    def evaluation_sample(self, model: nn.Module, split: str) -> EvaluationSample:
+        """``split``'s evaluation of ``model`` as resampling units, for bootstrap
+        confidence intervals (:mod:`graphlearn.metrics.bootstrap`); its statistic on
+        every unit gives :meth:`evaluate`'s metrics. Tasks without one raise."""
+        raise GraphlearnError(f"task {self.name!r} does not support bootstrap intervals "
+                              "(supported: link, kg)")
 
     @abstractmethod
     def metric_names(self) -> list[str]:

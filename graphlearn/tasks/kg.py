@@ -88,6 +88,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -95,11 +96,11 @@ from torch import Tensor, nn
 
 from graphlearn.config import Config
 from graphlearn.errors import ConfigError, GraphlearnError
+from graphlearn.metrics.bootstrap import EvaluationSample
 from graphlearn.metrics.ranking import (
     DEFAULT_METRICS,
     FilterIndex,
     KGRanks,
-    evaluate_kg,
     kg_metrics,
     kg_ranks,
 )
@@ -415,24 +416,45 @@ class KGTask(Task):
             raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
         if not self.has_split(split):
             raise GraphlearnError(f"{self.cfg.data.name}: the {split} split is empty")
-        score_fn = score_all_tails(model, self._graphs[split])
         if self.ogb_name is not None:
-            return self._evaluate_ogb(score_fn, split)
+            return self._evaluate_ogb(score_all_tails(model, self._graphs[split]), split)
+        metrics = kg_metrics(self._split_ranks(model, split))
+        return {name: float(metrics[name]) for name in self.metric_names()}
+
+    def evaluation_sample(self, model: nn.Module, split: str) -> EvaluationSample:
+        """The split's triples, each with its tail and its head query (OGB's sampled
+        protocol is not supported: its candidates are fixed per triple by OGB)."""
+        if self.ogb_name is not None:
+            raise GraphlearnError(f"bootstrap intervals are not supported for {self.ogb_name} "
+                                  "(OGB's candidate protocol); they are for filtered ranking")
+        ranks = self._split_ranks(model, split)
+        names = self.metric_names()
+
+        def statistic(idx: np.ndarray) -> dict[str, float]:
+            rows = torch.from_numpy(idx)
+            metrics = kg_metrics(KGRanks(ranks.tail[rows], ranks.head[rows],
+                                         ranks.tail_num_negatives[rows],
+                                         ranks.head_num_negatives[rows]))
+            return {name: float(metrics[name]) for name in names}
+
+        return EvaluationSample(statistic, int(ranks.tail.numel()), None,
+                                "test triple, its tail and head query together")
+
+    @torch.no_grad()
+    def _split_ranks(self, model: nn.Module, split: str) -> KGRanks:
+        """Filtered ranks of the split's tail and head queries (every rank's, in order)."""
+        score_fn = score_all_tails(model, self._graphs[split])
         triples, filters = self._triples[split], self._filters[split]
         batch_size, mode = self.cfg.eval.batch_size, self.cfg.eval.ranking_mode
         if self.world_size == 1 or not dist.is_initialized():
-            metrics = evaluate_kg(score_fn, triples, filters, batch_size=batch_size, mode=mode,
-                                  device=self.device)
-            assert isinstance(metrics, dict)
-        else:  # this rank's slice of the triples, then every rank's ranks in order, once
-            part = kg_ranks(score_fn, triples[self.shard(triples.size(0))], filters,
-                            batch_size, mode, self.device)
-            columns = (part.tail, part.head, part.tail_num_negatives, part.head_num_negatives)
-            # float64 holds the integer ranks and counts exactly ("average" ranks are float64)
-            whole = self.gather(torch.stack([c.double() for c in columns], dim=1))  # (n, 4)
-            metrics = kg_metrics(KGRanks(*(whole[:, i].to(c.dtype)
-                                           for i, c in enumerate(columns))))
-        return {name: float(metrics[name]) for name in self.metric_names()}
+            return kg_ranks(score_fn, triples, filters, batch_size, mode, self.device)
+        # this rank's slice of the triples, then every rank's ranks in order, once
+        part = kg_ranks(score_fn, triples[self.shard(triples.size(0))], filters,
+                        batch_size, mode, self.device)
+        columns = (part.tail, part.head, part.tail_num_negatives, part.head_num_negatives)
+        # float64 holds the integer ranks and counts exactly ("average" ranks are float64)
+        whole = self.gather(torch.stack([c.double() for c in columns], dim=1))  # (n, 4)
+        return KGRanks(*(whole[:, i].to(c.dtype) for i, c in enumerate(columns)))
 
     def _evaluate_ogb(self, score_fn: Any, split: str) -> dict[str, float]:
         """OGB's protocol: every triple's tail against its ``tail_neg`` candidates and its

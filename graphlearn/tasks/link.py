@@ -68,6 +68,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -77,6 +78,7 @@ from torch_geometric.data import Data
 from graphlearn.config import Config
 from graphlearn.data.link_split import random_link_split, sample_negative_edges
 from graphlearn.errors import ConfigError, GraphlearnError
+from graphlearn.metrics.bootstrap import EvaluationSample
 from graphlearn.metrics.classification import auroc_ap
 from graphlearn.metrics.ranking import build_filter_index
 from graphlearn.models.losses import self_adversarial_bce
@@ -271,8 +273,21 @@ class LinkTask(Task):
     def has_split(self, split: str) -> bool:
         return split in ("valid", "test") and self.splits[split].edge_label.numel() > 0
 
-    @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        logits, labels = self._split_scores(model, split)
+        return auroc_ap(logits, labels)
+
+    def evaluation_sample(self, model: nn.Module, split: str) -> EvaluationSample:
+        """The split's scored pairs, positives and negatives resampled apart (the
+        protocol fixes their ratio, one negative per positive)."""
+        logits, labels = (t.numpy() for t in self._split_scores(model, split))
+        return EvaluationSample(lambda idx: auroc_ap(logits[idx], labels[idx]), labels.size,
+                                labels.astype(np.int64),
+                                "scored node pair, positives and negatives resampled apart")
+
+    @torch.no_grad()
+    def _split_scores(self, model: nn.Module, split: str) -> tuple[Tensor, Tensor]:
+        """Logits ``[M]`` (float32, CPU) of the split's labelled pairs and their labels."""
         if split not in ("valid", "test"):
             raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
         if not self.has_split(split):
@@ -291,7 +306,7 @@ class LinkTask(Task):
         logits = logits.float()
         if distributed:
             logits = self.gather(logits)  # (M,)
-        return auroc_ap(logits.cpu(), part.edge_label.cpu())
+        return logits.cpu(), part.edge_label.cpu()
 
     def _score_pairs(self, model: nn.Module, graph: Data, pairs: Tensor) -> Tensor:
         """Scores ``[M]`` of node pairs ``[2, M]`` by a graph model, in chunks."""

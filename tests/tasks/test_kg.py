@@ -158,3 +158,19 @@ def test_one_vs_all_softmax_cross_entropy_and_its_constraint():
     assert torch.allclose(task.training_step(model, batch), expected)
     with pytest.raises(ConfigError, match="num_negative 0"):
         build_task(kg_config(loss="ce", num_negative=4, optimizer="adam"), tiny_kg())
+
+
+def test_evaluation_sample_resamples_triples_with_both_directions():
+    import numpy as np
+
+    task = build_task(kg_config(), tiny_kg())
+    model = task.build_model().eval()
+    sample = task.evaluation_sample(model, "test")
+    assert sample.num_units == 2 and sample.strata is None  # the two test triples
+    assert sample.statistic(np.arange(2)) == task.evaluate(model, "test")
+    twice_first = sample.statistic(np.array([0, 0]))
+    first = sample.statistic(np.array([0]))
+    assert twice_first == pytest.approx(first)  # a repeated triple weighs like itself
+    whole = sample.statistic(np.arange(2))
+    second = sample.statistic(np.array([1]))
+    assert whole["mrr"] == pytest.approx((first["mrr"] + second["mrr"]) / 2)

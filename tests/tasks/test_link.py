@@ -173,3 +173,19 @@ def test_corrupt_mode_needs_a_graph_model():
     with pytest.raises(ConfigError, match="negative_mode 'corrupt' needs a graph model"):
         build_task(link_config(negative_mode="corrupt"), tiny_graph())
     assert build_task(link_config(negative_mode="pairs"), tiny_graph()).negative_mode == "pairs"
+
+
+def test_evaluation_sample_gives_evaluate_and_keeps_the_class_sizes():
+    import numpy as np
+
+    task = build_task(link_config(), tiny_graph())
+    model = task.build_model().eval()
+    sample = task.evaluation_sample(model, "test")
+    labels = task.splits["test"].edge_label
+    assert sample.num_units == labels.numel() and sample.strata.tolist() == labels.long().tolist()
+    assert sample.statistic(np.arange(sample.num_units)) == task.evaluate(model, "test")
+    positives = np.flatnonzero(sample.strata == 1)
+    negatives = np.flatnonzero(sample.strata == 0)
+    # one positive against one negative: the AUROC of a single ordered pair
+    only_two = np.array([positives[0], negatives[0]])
+    assert sample.statistic(only_two)["auroc"] in (0.0, 0.5, 1.0)

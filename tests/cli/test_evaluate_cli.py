@@ -1,0 +1,57 @@
+"""``graphlearn evaluate --bootstrap`` on the tiny KG run of the predict tests."""
+
+import json
+
+import pytest
+
+from graphlearn.cli import main
+from tests.cli.test_predict_cli import kg_run, run_dir  # noqa: F401 (fixtures)
+from tests.cli.test_train_cli import one_line_error
+from tests.train.synthetic import write_tiny_config, write_tiny_dataset
+
+
+def test_bootstrap_json_holds_the_metrics_and_their_intervals(run_dir, capsys):  # noqa: F811
+    final = json.loads((run_dir / "final.json").read_text())
+    assert main(["evaluate", str(run_dir), "--bootstrap", "50", "--seed", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["metrics"] == final["test"]
+    boot = report["bootstrap"]
+    assert (boot["resamples"], boot["confidence"], boot["seed"], boot["units"]) == (50, 0.95, 2, 2)
+    assert boot["unit"] == "test triple, its tail and head query together"
+    assert set(boot["intervals"]) == set(report["metrics"])
+    for low, high in boot["intervals"].values():
+        assert low <= high
+    assert main(["evaluate", str(run_dir), "--bootstrap", "50", "--seed", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == report  # the seed fixes the draws
+
+
+def test_bootstrap_table_names_the_coverage_and_the_unit(run_dir, capsys):  # noqa: F811
+    assert main(["evaluate", str(run_dir), "--split", "valid", "--bootstrap", "20",
+                 "--confidence", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "90% low" in out and "90% high" in out and "mrr" in out
+    assert "from 20 bootstrap resamples of the 2 units" in out
+    assert "not the spread over training seeds or splits" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bootstrap", "1"], "--bootstrap takes a number of resamples >= 2"),
+    (["--bootstrap", "many"], "--bootstrap takes a number of resamples >= 2"),
+    (["--bootstrap", "10", "--confidence", "95"], "--confidence takes a number in (0, 1)"),
+])
+def test_bad_bootstrap_arguments_are_refused(run_dir, capsys, argv, message):  # noqa: F811
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", str(run_dir), *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_tasks_without_a_sample_say_so(tmp_path, monkeypatch, capsys):
+    cards, root = write_tiny_dataset(tmp_path)
+    monkeypatch.setenv("GRAPHLEARN_DATASETS", str(cards))
+    config = write_tiny_config(tmp_path / "cfg.yaml", root, epochs=1)
+    out = tmp_path / "rec-run"
+    assert main(["train", str(config), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    one_line_error(capsys, ["evaluate", str(out), "--bootstrap", "10"],
+                   "task 'recommendation' does not support bootstrap intervals",
+                   "supported: link, kg")
