@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.data import Data
 
 from graphlearn.models.registry import MODELS
@@ -113,6 +114,12 @@ class NBFNet(nn.Module):
             (default ``False``). Never removed as a query edge.
         backend: the ``rspmm`` backend (default ``"auto"``: the fused kernel of
             the device when available).
+        checkpoint_layers: activation checkpointing when gradients are taken: each
+            layer's intermediate tensors (PNA statistics, layer norm, activation)
+            are freed after its forward pass and recomputed during the backward
+            pass, so training keeps only each layer's ``[V, B, d]`` input and
+            output: less peak memory (most with PNA) for about one more forward
+            pass of compute. Same scores and gradients (default ``False``).
 
     Shapes:
         - **forward**: ``data`` (message graph), ``head [b]``, ``relation [b]``,
@@ -144,6 +151,7 @@ class NBFNet(nn.Module):
         symmetric: bool = False,
         self_loops: bool = False,
         backend: str = "auto",
+        checkpoint_layers: bool = False,
     ) -> None:
         super().__init__()
         hidden_dims = [32] * 6 if hidden_dims is None else list(hidden_dims)
@@ -165,6 +173,7 @@ class NBFNet(nn.Module):
         self.remove_one_hop = bool(remove_one_hop)
         self.symmetric = bool(symmetric)
         self.backend = backend
+        self.checkpoint_layers = bool(checkpoint_layers)
         dims = [self.input_dim, *hidden_dims]
         self.layers = nn.ModuleList(
             GeneralizedRelationalConv(dims[i], dims[i + 1], self.num_relations, self.input_dim,
@@ -247,9 +256,14 @@ class NBFNet(nn.Module):
         boundary = boundary.index_put((head, torch.arange(batch, device=head.device)), query)
         hiddens = []
         layer_input = boundary
+        checkpointed = self.checkpoint_layers and torch.is_grad_enabled()
         for i, layer in enumerate(self.layers):
             weight = edge_weights[i] if edge_weights is not None else None
-            hidden = layer(layer_input, query, boundary, graph, weight)  # (V, B, d_i)
+            if checkpointed:  # keep the layer's input, recompute the rest in backward
+                hidden = checkpoint(layer, layer_input, query, boundary, graph, weight,
+                                    use_reentrant=False)
+            else:
+                hidden = layer(layer_input, query, boundary, graph, weight)  # (V, B, d_i)
             if self.short_cut and hidden.shape == layer_input.shape:
                 hidden = hidden + layer_input
             hiddens.append(hidden)

@@ -367,3 +367,76 @@ def test_self_loops_change_the_scores_like_explicit_loops():
 def test_self_loops_only_for_homogeneous_graphs():
     with pytest.raises(ValueError, match="self_loops is for homogeneous graphs"):
         NBFNet(4, self_loops=True)
+
+
+# -- checkpoint_layers -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def fused_kernel_dir(request, monkeypatch):
+    """The fused CPU kernel builds once into .pytest_cache (as in tests/ops)."""
+    monkeypatch.setenv("GRAPHLEARN_EXTENSIONS_DIR",
+                       str(request.config.cache.mkdir("graphlearn_torch_extensions")))
+
+
+def _scores_and_grads(model, graph, weights=None):
+    feature = model.bellman_ford(graph, _t(0, 2, 5), _t(0, 3, 1), edge_weights=weights)
+    loss = (model.mlp(feature).squeeze(-1) * torch.linspace(-1, 1, NUM_ENTITIES,
+                                                            dtype=F64).view(-1, 1)).sum()
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    if weights is not None:
+        grads.update({f"edge_weight{i}": w.grad.clone() for i, w in enumerate(weights)})
+    return feature.detach(), grads
+
+
+def _saved_bytes(model, graph) -> int:
+    """Bytes of the tensors autograd keeps for backward from one forward pass (those
+    a checkpointed layer saves for itself are recomputed, not kept)."""
+    total = 0
+
+    def pack(tensor):
+        nonlocal total
+        total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model.bellman_ford(graph, _t(0, 2, 5), _t(0, 3, 1)).sum()
+    return total
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+@pytest.mark.parametrize("aggregate", ["pna", "sum", "max"])
+def test_checkpoint_layers_gives_the_same_scores_and_gradients(backend, aggregate,
+                                                               fused_kernel_dir):
+    if backend == "cpu":
+        from graphlearn.ops.cpu import cpu_extension_error, load_cpu_extension
+
+        if load_cpu_extension() is None:
+            pytest.skip(f"fused CPU kernel unavailable: {cpu_extension_error()}")
+    plain = _model(aggregate=aggregate, backend=backend, hidden_dims=[4, 4, 4])
+    kept = _model(aggregate=aggregate, backend=backend, hidden_dims=[4, 4, 4],
+                  checkpoint_layers=True)
+    graph = plain.message_graph(_kg())
+    weights = [[torch.rand(graph.num_edges, dtype=F64, generator=torch.Generator()
+                           .manual_seed(i)).requires_grad_() for i in range(3)]
+               for _ in range(2)]
+    feature, grads = _scores_and_grads(plain, graph, weights[0])
+    feature_ckpt, grads_ckpt = _scores_and_grads(kept, graph, weights[1])
+    torch.testing.assert_close(feature_ckpt, feature, rtol=0, atol=1e-12)
+    assert grads_ckpt.keys() == grads.keys()
+    for name, grad in grads.items():
+        assert float(grad.abs().sum()) > 0, name
+        torch.testing.assert_close(grads_ckpt[name], grad, rtol=0, atol=1e-12, msg=name)
+    # and the point of it: fewer tensors kept between forward and backward
+    assert _saved_bytes(kept, graph) < _saved_bytes(plain, graph) / 2
+
+
+def test_checkpoint_layers_is_a_training_option_only():
+    model = _model(checkpoint_layers=True)
+    graph = model.message_graph(_kg())
+    with torch.no_grad():  # evaluation: nothing to recompute, the plain pass
+        scores = model.score_all_tails(graph, HEAD, RELATION)
+    torch.testing.assert_close(scores, _model().score_all_tails(graph, HEAD, RELATION).detach())
+    cfg_model = build_model("nbfnet", {"checkpoint_layers": True}, num_relations=4)
+    assert cfg_model.checkpoint_layers is True
