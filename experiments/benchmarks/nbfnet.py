@@ -66,7 +66,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import shlex
 import statistics
 import subprocess
@@ -82,7 +81,7 @@ from tqdm import tqdm
 from graphlearn.cli.table import format_table
 from graphlearn.config import load_config, to_dict
 from graphlearn.data.paths import data_root
-from graphlearn.ops.bench import MALLOC_ENV
+from graphlearn.ops.bench import MALLOC_ENV, PeakRSS
 from graphlearn.train.utils import git_commit, machine_info, make_optimizer
 from graphlearn.typing import with_matplotlib
 
@@ -92,53 +91,6 @@ DEFAULT_OUT = REPO / "experiments" / "benchmarks" / "results" / "nbfnet.json"
 DEFAULT_BACKENDS = ("reference", "cpu", "torch_scatter")
 DEFAULT_EDGES = (10_000, 20_000, 40_000, 80_000, 160_000)
 MiB = 2**20
-
-
-# ---------------------------------------------------------------- memory probes
-def _status_bytes(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-class PeakRSS:
-    """Peak resident set since :meth:`reset`, in bytes.
-
-    ``VmHWM`` reset through ``/proc/self/clear_refs`` where Linux allows it; else
-    ``ru_maxrss`` (KiB on Linux), which cannot be reset: the peak of the whole
-    process so far.
-    """
-
-    def __init__(self) -> None:
-        try:
-            self._reset_hwm()
-            _status_bytes("VmHWM")
-            self.method = "VmHWM reset via /proc/self/clear_refs"
-        except OSError:
-            self.method = "ru_maxrss (not resettable: includes everything before)"
-
-    @staticmethod
-    def _reset_hwm() -> None:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-
-    def reset(self) -> None:
-        if self.method.startswith("VmHWM"):
-            self._reset_hwm()
-
-    def current(self) -> int:
-        """The resident set now."""
-        try:
-            return _status_bytes("VmRSS")
-        except OSError:
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-    def peak(self) -> int:
-        if self.method.startswith("VmHWM"):
-            return _status_bytes("VmHWM")
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 # ---------------------------------------------------------------- workers (subprocesses)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import shlex
@@ -48,7 +47,7 @@ import torch
 from graphlearn.cli.table import format_table
 from graphlearn.config import load_config
 from graphlearn.data.paths import data_root
-from graphlearn.ops.bench import MALLOC_ENV
+from graphlearn.ops.bench import MALLOC_ENV, PeakRSS
 from graphlearn.train.utils import git_commit, machine_info, make_optimizer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,15 +55,6 @@ DEFAULT_CONFIG = REPO / "experiments" / "configs" / "link" / "cora" / "nbfnet.ya
 DEFAULT_OUT = REPO / "experiments" / "benchmarks" / "results" / "nbfnet_checkpoint.json"
 SETTINGS = {"plain": False, "checkpoint_layers": True}
 MiB = 2**20
-
-
-def _peak_rss_probe() -> Any:
-    """experiments/benchmarks/nbfnet.py's ``PeakRSS`` (one definition of the probe)."""
-    spec = importlib.util.spec_from_file_location("_nbfnet_benchmark",
-                                                  Path(__file__).with_name("nbfnet.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PeakRSS()
 
 
 def point(job: dict) -> dict:
@@ -91,7 +81,7 @@ def point(job: dict) -> dict:
         optimizer.step()
         return float(loss.detach())
 
-    probe = _peak_rss_probe()
+    probe = PeakRSS()
     gc.collect()
     probe.reset()
     base = probe.peak()  # the mark only rises: the growth cannot come out negative

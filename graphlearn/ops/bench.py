@@ -119,6 +119,43 @@ def _reset_peak() -> None:
         f.write("5")
 
 
+class PeakRSS:
+    """Peak resident set since :meth:`reset`, in bytes (for benchmark workers).
+
+    ``VmHWM`` reset through ``/proc/self/clear_refs`` where Linux allows it; else
+    ``ru_maxrss`` (KiB on Linux), which cannot be reset: the peak of the whole
+    process so far (:attr:`method` says which).
+    """
+
+    def __init__(self) -> None:
+        try:
+            _reset_peak()
+            _rss("VmHWM")
+            self.method = "VmHWM reset via /proc/self/clear_refs"
+        except OSError:
+            self.method = "ru_maxrss (not resettable: includes everything before)"
+
+    def reset(self) -> None:
+        if self.method.startswith("VmHWM"):
+            _reset_peak()
+
+    def current(self) -> int:
+        """The resident set now."""
+        try:
+            return _rss("VmRSS")
+        except OSError:
+            return _max_rss()
+
+    def peak(self) -> int:
+        return _rss("VmHWM") if self.method.startswith("VmHWM") else _max_rss()
+
+
+def _max_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _build_case(case: dict, device: str):
     import torch
 
