@@ -116,13 +116,20 @@ def main(argv: list[str] | None = None) -> int:
     for f in finals:
         print(f"- seed {f.get('seed')}: `{f.get('command')}` — commit {f.get('git_commit')}, "
               f"{f.get('epochs_run')} epochs, wall {_number(f.get('wall_time_s'), '.0f')} s")
+        for r in f.get("session_log") or []:
+            if len(f["session_log"]) > 1:
+                print(f"  - session {r['session']}, epochs {r['first_epoch']}–{r['last_epoch']}"
+                      f" on {r['threads']} thread(s): `{r['command']}` — commit "
+                      f"{r['git_commit']}, {r['wall_time_s']:.0f} s, "
+                      f"peak {r['peak_memory_mb']:.0f} MB")
     machine = finals[0].get("machine", {})
     print(f"- machine: {machine}")
     if args.json:
         keep = ("seed", "command", "git_commit", "selected_epoch", "epochs_run", "stopped_early",
                 "seconds_per_epoch", "epoch_train_time_s", "train_time_s", "wall_time_s",
                 "peak_memory_mb", "peak_cuda_memory_mb", "machine",
-                "torch_version", "graphlearn_version", "data", "valid", "test", "valid_curve")
+                "torch_version", "graphlearn_version", "data", "valid", "test", "valid_curve",
+                "sessions", "session_log")
         record = {
             "runs": [{k: f.get(k) for k in keep} for f in finals],
             "summary": {m: {"mean": statistics.mean([float(f[args.split][m]) for f in finals]),

@@ -8,7 +8,9 @@ Layout::
                             {"epoch", "split", "metrics", "loss", "wall_time_s", ...}
       final.json            written at the end: selected epoch, validation and test
                             metrics of the selected checkpoint, wall time, peak memory,
-                            seed, command, git commit, torch version, machine
+                            seed, command, git commit, torch version, machine, and
+                            ``session_log``: per session (a resumed run has several)
+                            its command, commit, threads, epochs, wall time and peak
       checkpoints/last.pt   the state after the latest epoch (for --resume)
       checkpoints/best.pt   the state at the best validation metric so far
 

@@ -215,6 +215,9 @@ class Trainer:
         self.elapsed_s = 0.0  # wall time of previous sessions
         self.train_time_s = 0.0  # time in training steps, all sessions
         self.sessions = 0
+        # one record per earlier session that checkpointed (command, commit, epochs, ...)
+        self.session_log: list[dict[str, Any]] = []
+        self._session_first_epoch = 1
         self._session_start = time.perf_counter()
         self._last_value = math.nan
         # the code that runs is the code at start: record its commit now, not at the end
@@ -270,6 +273,7 @@ class Trainer:
                 "elapsed_s": self.elapsed_s + self._session_time(),
                 "train_time_s": self.train_time_s,
                 "sessions": self.sessions,
+                "session_log": [*self.session_log, self._session_record()],
             },
             "rng": rng,
             "task": self.task.state_dict(),
@@ -305,6 +309,7 @@ class Trainer:
             self.elapsed_s = float(trainer["elapsed_s"])
             self.train_time_s = float(trainer["train_time_s"])
             self.sessions = int(trainer["sessions"])
+            self.session_log = [dict(r) for r in trainer.get("session_log") or []]
             torch.set_rng_state(state["rng"]["torch"])
             self.generator.set_state(state["rng"]["generator"])
             if "cuda" in state["rng"] and torch.cuda.is_available():
@@ -317,6 +322,13 @@ class Trainer:
 
     def _session_time(self) -> float:
         return time.perf_counter() - self._session_start
+
+    def _session_record(self) -> dict[str, Any]:
+        """This session's entry of the run's session log, as of now."""
+        return {"session": self.sessions, "command": shlex.join(self.command),
+                "git_commit": self._git_commit, "threads": torch.get_num_threads(),
+                "first_epoch": self._session_first_epoch, "last_epoch": self.epoch,
+                "wall_time_s": self._session_time(), "peak_memory_mb": peak_memory_mb()}
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -349,6 +361,7 @@ class Trainer:
                 self.run.truncate_metrics(0)
                 self.log(f"{self.run.path}: no checkpoint yet; starting from epoch 1")
         self.sessions += 1
+        self._session_first_epoch = self.epoch + 1
         epochs = self.total_epochs()
         previous_mean = self.elapsed_s / self.epoch if self.epoch else None
         walls: list[float] = []
@@ -523,6 +536,7 @@ class Trainer:
                         "wall_time_s": self.elapsed_s + self._session_time(),
                     })
         wall = self.elapsed_s + self._session_time()
+        session_log = [*self.session_log, self._session_record()]
         final = {
             "selected_epoch": self.best_epoch,
             "metric": self.metric,
@@ -534,8 +548,9 @@ class Trainer:
             "seconds_per_epoch": self.train_time_s / max(self.epoch, 1),
             "train_time_s": self.train_time_s,
             "wall_time_s": wall,
-            "peak_memory_mb": peak_memory_mb(),
+            "peak_memory_mb": max(r["peak_memory_mb"] for r in session_log),
             "sessions": self.sessions,
+            "session_log": session_log,
             "seed": self.cfg.train.seed,
             "command": shlex.join(self.command),
             "git_commit": self._git_commit,
@@ -548,8 +563,11 @@ class Trainer:
         if self.device.type == "cuda":
             final["peak_cuda_memory_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         if self.sessions > 1:
-            final["note"] = ("resumed run: peak_memory_mb is the last session's; wall and "
-                             "train times add up all sessions")
+            unlogged = self.sessions - len(session_log)
+            final["note"] = ("resumed run: peak_memory_mb is the highest of the sessions' "
+                             "peaks in session_log; wall and train times add up all sessions"
+                             + (f"; {unlogged} earlier session(s) ran before the log was kept "
+                                "(their commands and peaks are not in it)" if unlogged else ""))
         if self.dist.distributed:
             final["world_size"] = self.dist.world_size
             final["note_distributed"] = ("train_time_s, wall_time_s and peak_memory_mb are "

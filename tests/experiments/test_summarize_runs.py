@@ -110,3 +110,25 @@ def test_summary_keeps_validation_curves_and_plots_them_when_included(tmp_path, 
     assert summarize.main(["--include", str(first), "--metrics", "mrr",
                            "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sessions_of_a_resumed_run_are_listed_and_kept(tmp_path, capsys):
+    run = _run(tmp_path / "a", 0, 0.4, [1.0, 1.0])
+    final = json.loads((run / "final.json").read_text())
+    final["sessions"] = 2
+    final["session_log"] = [
+        {"session": 1, "command": "graphlearn train cfg.yaml", "git_commit": "abc",
+         "threads": 1, "first_epoch": 1, "last_epoch": 1, "wall_time_s": 10.0,
+         "peak_memory_mb": 9.0},
+        {"session": 2, "command": "graphlearn train --resume --out a", "git_commit": "def",
+         "threads": 2, "first_epoch": 2, "last_epoch": 2, "wall_time_s": 5.0,
+         "peak_memory_mb": 10.0}]
+    (run / "final.json").write_text(json.dumps(final))
+    out = tmp_path / "summary.json"
+    assert summarize.main([str(run), "--metrics", "mrr", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "session 1, epochs 1–1 on 1 thread(s): `graphlearn train cfg.yaml` — commit abc" \
+        in text
+    assert "session 2, epochs 2–2 on 2 thread(s)" in text
+    (record,) = json.loads(out.read_text())["runs"]
+    assert record["sessions"] == 2 and record["session_log"] == final["session_log"]

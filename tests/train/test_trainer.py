@@ -82,6 +82,40 @@ def test_resume_ends_like_an_uninterrupted_run(tmp_path, model):
                      records(tmp_path / "split")]
 
 
+def test_session_log_records_each_session_of_a_resumed_run(tmp_path):
+    cfg = tiny_config(epochs=4)
+    run(cfg, tmp_path / "r", max_epochs=3, command=["graphlearn", "train", "cfg.yaml"])
+    _, final = run(cfg, tmp_path / "r", resume=True,
+                   command=["graphlearn", "train", "--resume", "--out", "r"])
+    log = final["session_log"]
+    assert [(r["session"], r["first_epoch"], r["last_epoch"], r["command"]) for r in log] == [
+        (1, 1, 3, "graphlearn train cfg.yaml"), (2, 4, 4, "graphlearn train --resume --out r")]
+    assert final["command"] == log[-1]["command"] and final["sessions"] == 2
+    for record in log:
+        assert record["threads"] >= 1 and record["wall_time_s"] > 0
+        assert record["git_commit"] == final["git_commit"]
+    assert final["peak_memory_mb"] == max(r["peak_memory_mb"] for r in log)
+    assert "highest of the sessions' peaks" in final["note"] and "before the log" not in \
+        final["note"]
+    _, single = run(cfg, tmp_path / "one")
+    assert [(r["first_epoch"], r["last_epoch"]) for r in single["session_log"]] == [(1, 4)]
+    assert "note" not in single
+
+
+def test_checkpoints_from_before_the_session_log_still_resume(tmp_path):
+    cfg = tiny_config(epochs=3)
+    _, whole = run(cfg, tmp_path / "whole")
+    run(cfg, tmp_path / "old", max_epochs=2)
+    path = tmp_path / "old" / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    del state["trainer"]["session_log"]  # as written by an older graphlearn
+    torch.save(state, path)
+    _, resumed = run(cfg, tmp_path / "old", resume=True)
+    assert scores(resumed) == scores(whole)
+    assert [r["session"] for r in resumed["session_log"]] == [2]
+    assert "1 earlier session(s) ran before the log was kept" in resumed["note"]
+
+
 def test_resume_drops_metrics_written_after_the_checkpoint(tmp_path):
     cfg = tiny_config(epochs=3)
     _, whole = run(cfg, tmp_path / "whole")
