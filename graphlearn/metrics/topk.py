@@ -46,8 +46,8 @@ from torch import Tensor
 from graphlearn.data.interactions import UserItemCSR
 from graphlearn.errors import GraphlearnError
 
-__all__ = ["METRICS", "TopKSums", "eval_users", "evaluate_topk", "mask_seen_", "topk_items",
-           "topk_metrics", "topk_sums"]
+__all__ = ["METRICS", "TopKPerUser", "TopKSums", "eval_users", "evaluate_topk", "mask_seen_",
+           "topk_items", "topk_metrics", "topk_per_user", "topk_sums"]
 
 #: Metric names, in the order of :func:`evaluate_topk`'s keys for each K.
 METRICS: tuple[str, ...] = ("recall", "precision", "f1", "ndcg", "mrr", "hit", "map", "coverage")
@@ -225,6 +225,80 @@ def eval_users(eval_items: UserItemCSR) -> Tensor:
     return (eval_items.counts() > 0).nonzero().view(-1)
 
 
+class TopKPerUser(NamedTuple):
+    """Per-user top-K results (:func:`topk_per_user`).
+
+    Attributes:
+        values: ``{"recall@10": [U] float64, ...}``: each evaluated user's value of
+            every metric but coverage.
+        lists: ``[U, max K]`` int64: each user's top items, best first (``-1`` pads).
+    """
+
+    values: dict[str, Tensor]
+    lists: Tensor
+
+    def result(self, num_items: int, ks: Sequence[int],
+               users: Tensor | None = None) -> dict[str, float]:
+        """The metrics of the users at positions ``users`` (repeats allowed; default
+        all): means of their values, coverage over ``num_items`` from their lists."""
+        out: dict[str, float] = {}
+        index = slice(None) if users is None else users
+        lists = self.lists[index]
+        for k in sorted({int(k) for k in ks}):
+            for name in METRICS:
+                key = f"{name}@{k}"
+                if name == "coverage":
+                    items = lists[:, :k].reshape(-1)
+                    out[key] = float(items[items >= 0].unique().numel()) / num_items
+                else:
+                    out[key] = float(self.values[key][index].mean())
+        return out
+
+
+def topk_per_user(
+    score_fn: ScoreFn | Tensor,
+    eval_items: UserItemCSR,
+    seen_items: UserItemCSR | None = None,
+    num_items: int | None = None,
+    ks: Sequence[int] = (10, 20),
+    batch_size: int = 1024,
+    users: Tensor | None = None,
+) -> TopKPerUser:
+    """Every metric of every user in ``users`` and their top lists (CPU tensors).
+
+    Arguments as :func:`topk_sums`. The building block of :func:`topk_sums` and of
+    bootstrap intervals over users (:mod:`graphlearn.metrics.bootstrap`).
+    """
+    num_items, ks = _check_eval_args(eval_items, seen_items, num_items, ks, batch_size)
+    if users is None:
+        users = eval_users(eval_items)
+    max_k = ks[-1]
+    per_user: dict[str, list[Tensor]] = {f"{name}@{k}": [] for k in ks for name in METRICS
+                                         if name != "coverage"}
+    lists: list[Tensor] = [torch.empty(0, max_k, dtype=torch.long)]
+    with torch.no_grad():
+        for start in range(0, users.numel(), batch_size):
+            batch = users[start:start + batch_size]
+            if isinstance(score_fn, Tensor):
+                scores = score_fn[batch.to(score_fn.device)]
+            else:
+                scores = score_fn(batch)
+            _check_scores(scores, batch.numel(), num_items)
+            device = scores.device
+            scores = mask_seen_(scores.clone(), seen_items, batch.to(device))
+            top = _deterministic_topk(scores, max_k)  # (B, max_k)
+            truth = eval_items.to_dense(batch.to(device))  # (B, num_items)
+            hits = truth.gather(1, top.clamp_min(0)) & (top >= 0)
+            num_relevant = eval_items.counts()[batch].to(device)
+            for k in ks:
+                for name, values in topk_metrics(hits, num_relevant, k).items():
+                    per_user[f"{name}@{k}"].append(values.cpu())
+            lists.append(top.cpu())
+    values = {key: torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+              for key, parts in per_user.items()}
+    return TopKPerUser(values, torch.cat(lists))
+
+
 def topk_sums(
     score_fn: ScoreFn | Tensor,
     eval_items: UserItemCSR,
@@ -246,38 +320,15 @@ def topk_sums(
     num_items, ks = _check_eval_args(eval_items, seen_items, num_items, ks, batch_size)
     if users is None:
         users = eval_users(eval_items)
-    max_k = ks[-1]
-
     # per-user values, summed once at the end: the result does not depend on batch_size
-    per_user: dict[str, list[Tensor]] = {f"{name}@{k}": [] for k in ks for name in METRICS
-                                         if name != "coverage"}
-    covered: dict[int, Tensor] = {}
-    with torch.no_grad():
-        for start in range(0, users.numel(), batch_size):
-            batch = users[start:start + batch_size]
-            if isinstance(score_fn, Tensor):
-                scores = score_fn[batch.to(score_fn.device)]
-            else:
-                scores = score_fn(batch)
-            _check_scores(scores, batch.numel(), num_items)
-            device = scores.device
-            scores = mask_seen_(scores.clone(), seen_items, batch.to(device))
-            top = _deterministic_topk(scores, max_k)  # (B, max_k)
-            truth = eval_items.to_dense(batch.to(device))  # (B, num_items)
-            hits = truth.gather(1, top.clamp_min(0)) & (top >= 0)
-            num_relevant = eval_items.counts()[batch].to(device)
-            for k in ks:
-                for name, values in topk_metrics(hits, num_relevant, k).items():
-                    per_user[f"{name}@{k}"].append(values.cpu())
-                items = top[:, :k].reshape(-1)
-                seen_k = covered.setdefault(
-                    k, torch.zeros(num_items, dtype=torch.bool, device=device)
-                )
-                seen_k[items[items >= 0].to(seen_k.device)] = True
-
-    sums = {key: torch.cat(values).sum() if values else torch.zeros((), dtype=torch.float64)
-            for key, values in per_user.items()}
-    covered = {k: covered.get(k, torch.zeros(num_items, dtype=torch.bool)).cpu() for k in ks}
+    part = topk_per_user(score_fn, eval_items, seen_items, num_items, ks, batch_size, users)
+    sums = {key: values.sum() for key, values in part.values.items()}
+    covered = {}
+    for k in ks:
+        mask = torch.zeros(num_items, dtype=torch.bool)
+        items = part.lists[:, :k].reshape(-1)
+        mask[items[items >= 0]] = True
+        covered[k] = mask
     return TopKSums(sums, int(users.numel()), covered)
 
 

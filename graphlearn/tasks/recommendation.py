@@ -72,12 +72,14 @@ from graphlearn.data.interactions import (
     to_implicit,
 )
 from graphlearn.errors import ConfigError, GraphlearnError
+from graphlearn.metrics.bootstrap import EvaluationSample
 from graphlearn.metrics.topk import (
     METRICS,
     TopKSums,
     eval_users,
     evaluate_topk,
     topk_items,
+    topk_per_user,
     topk_sums,
 )
 from graphlearn.models.losses import bpr_loss
@@ -224,16 +226,8 @@ class RecommendationTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
-        if split not in self._truth:
-            raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
-        if not self.has_split(split):
-            raise GraphlearnError(f"the {split} split is empty (data.ratios "
-                                  f"{list(self.cfg.data.ratios)})")
-        user_repr, item_repr = model.encode()  # once per evaluation
-
-        def score_fn(users: Tensor) -> Tensor:
-            return model.score_all(user_repr[users.to(user_repr.device)], item_repr)
-
+        self._check_split(split)
+        score_fn = self._score_fn(model)
         truth, seen = self._truth[split], self._seen[split]
         if self.world_size == 1 or not dist.is_initialized():
             return evaluate_topk(score_fn, truth, seen, num_items=self.num_items,
@@ -257,6 +251,35 @@ class RecommendationTask(Task):
         if whole.num_users == 0:
             raise GraphlearnError("no user has ground-truth items to evaluate")
         return whole.result(self.num_items)
+
+    def _check_split(self, split: str) -> None:
+        if split not in self._truth:
+            raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
+        if not self.has_split(split):
+            raise GraphlearnError(f"the {split} split is empty (data.ratios "
+                                  f"{list(self.cfg.data.ratios)})")
+
+    @staticmethod
+    def _score_fn(model: nn.Module) -> Any:
+        """``users -> [B, num_items]`` scores, the representations encoded once."""
+        user_repr, item_repr = model.encode()
+
+        def score_fn(users: Tensor) -> Tensor:
+            return model.score_all(user_repr[users.to(user_repr.device)], item_repr)
+
+        return score_fn
+
+    @torch.no_grad()
+    def evaluation_sample(self, model: nn.Module, split: str) -> EvaluationSample:
+        """The split's evaluated users (those with ground truth), each with all its
+        metrics and its top lists (coverage is recomputed from the drawn users' lists)."""
+        self._check_split(split)
+        ks = self.cfg.eval.ks
+        part = topk_per_user(self._score_fn(model), self._truth[split], self._seen[split],
+                             num_items=self.num_items, ks=ks, batch_size=self.cfg.eval.batch_size)
+        return EvaluationSample(
+            lambda idx: part.result(self.num_items, ks, torch.from_numpy(idx)),
+            int(part.lists.size(0)), None, "user with ground truth in the split")
 
     # -- recommending ----------------------------------------------------------------------
 

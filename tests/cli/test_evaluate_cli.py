@@ -6,7 +6,6 @@ import pytest
 
 from graphlearn.cli import main
 from tests.cli.test_predict_cli import kg_run, run_dir  # noqa: F401 (fixtures)
-from tests.cli.test_train_cli import one_line_error
 from tests.train.synthetic import write_tiny_config, write_tiny_dataset
 
 
@@ -45,13 +44,17 @@ def test_bad_bootstrap_arguments_are_refused(run_dir, capsys, argv, message):  #
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_tasks_without_a_sample_say_so(tmp_path, monkeypatch, capsys):
+def test_recommendation_runs_resample_users(tmp_path, monkeypatch, capsys):
     cards, root = write_tiny_dataset(tmp_path)
     monkeypatch.setenv("GRAPHLEARN_DATASETS", str(cards))
     config = write_tiny_config(tmp_path / "cfg.yaml", root, epochs=1)
     out = tmp_path / "rec-run"
     assert main(["train", str(config), "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
-    one_line_error(capsys, ["evaluate", str(out), "--bootstrap", "10"],
-                   "task 'recommendation' does not support bootstrap intervals",
-                   "supported: link, kg")
+    final = json.loads((out / "final.json").read_text())
+    assert main(["evaluate", str(out), "--bootstrap", "30", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["metrics"] == pytest.approx(final["test"], rel=1e-12, abs=1e-12)
+    assert report["bootstrap"]["unit"] == "user with ground truth in the split"
+    assert report["bootstrap"]["units"] == 40  # every tiny user has test items
+    assert set(report["bootstrap"]["intervals"]) == set(final["test"])

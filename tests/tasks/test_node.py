@@ -50,3 +50,13 @@ def test_backprop_trainer_learns_the_communities(tmp_path):
     assert final["metric"] == "accuracy"
     assert final["valid"]["accuracy"] == 1.0 and final["test"]["accuracy"] >= 0.75
     assert final["data"]["labelled_nodes"] == {"train": 18, "valid": 9, "test": 9}
+
+
+def test_node_task_has_no_bootstrap_sample():
+    import pytest
+
+    from graphlearn.errors import GraphlearnError
+
+    task = TinyNodeTask(config(), node_graph())
+    with pytest.raises(GraphlearnError, match="task 'node' does not support bootstrap"):
+        task.evaluation_sample(task.build_model(), "test")

@@ -84,6 +84,25 @@ def test_evaluate_is_evaluate_topk_with_seen_items_masked():
     assert metrics == expected
 
 
+def test_evaluation_sample_is_one_unit_per_user_with_coverage_from_their_lists():
+    import numpy as np
+
+    task = task_for()
+    torch.manual_seed(0)
+    model = task.build_model()
+    sample = task.evaluation_sample(model, "test")
+    users = int((task.split.items("test").counts() > 0).sum())
+    assert sample.num_units == users and sample.strata is None
+    whole = sample.statistic(np.arange(users))
+    assert whole == pytest.approx(task.evaluate(model, "test"), rel=1e-12, abs=1e-12)
+    one, twice = sample.statistic(np.array([3])), sample.statistic(np.array([3, 3]))
+    assert one == twice  # a repeated user adds nothing new, not even to coverage
+    assert one["coverage@5"] == pytest.approx(5 / task.num_items)  # one list of 5 items
+    pair = sample.statistic(np.array([3, 4]))
+    assert pair["ndcg@10"] == pytest.approx((one["ndcg@10"] +
+                                             sample.statistic(np.array([4]))["ndcg@10"]) / 2)
+
+
 def test_training_step_is_bpr_plus_regularisation():
     task = task_for("lightgcn")
     torch.manual_seed(0)
