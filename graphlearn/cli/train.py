@@ -336,15 +336,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({"run_dir": str(run.path), "checkpoint": args.checkpoint,
                           "split": args.split, "metrics": result.values,
                           "bootstrap": {**result.to_dict(), "unit": sample.unit,
-                                        "units": sample.num_units}}, indent=2))
+                                        "units": sample.num_units,
+                                        "no_interval": sample.no_interval}}, indent=2))
         return 0
     percent = f"{100 * args.confidence:g}%"
-    rows = [[name, f"{value:.4f}", f"{result.intervals[name][0]:.4f}",
-             f"{result.intervals[name][1]:.4f}"] for name, value in result.values.items()]
+    rows = []
+    for name, value in result.values.items():
+        bounds = result.intervals[name]
+        rows.append([name, f"{value:.4f}", *(("n/a", "n/a") if bounds is None
+                                              else (f"{bounds[0]:.4f}", f"{bounds[1]:.4f}"))])
     print(format_table(["metric", args.split, f"{percent} low", f"{percent} high"], rows))
     print(f"{percent} percentile intervals from {args.bootstrap} bootstrap resamples of the "
           f"{sample.num_units} units (unit: {sample.unit}; seed {args.seed}); they show the "
           "test-sample noise of this one model, not the spread over training seeds or splits")
+    for reason in dict.fromkeys(sample.no_interval.values()):
+        names = ", ".join(n for n, r in sample.no_interval.items() if r == reason)
+        print(f"no interval for {names}: {reason}")
     return 0
 
 

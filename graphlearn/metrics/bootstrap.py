@@ -15,8 +15,8 @@ resampled within itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,12 +32,15 @@ class EvaluationSample:
         num_units: the number of units (scored pairs, test triples, ...).
         strata: ``[num_units]`` group ids resampled within themselves, or ``None``.
         unit: what one unit is, in words, for reports.
+        no_interval: metrics reported without an interval, each with the reason
+            (e.g. a union over units, which draws with repeated units shrink).
     """
 
     statistic: Statistic
     num_units: int
     strata: np.ndarray | None
     unit: str
+    no_interval: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,25 +48,28 @@ class BootstrapResult:
     """Point values on the whole sample and percentile intervals from the draws."""
 
     values: dict[str, float]
-    intervals: dict[str, tuple[float, float]]
+    #: ``None`` for a metric left without an interval (``no_interval``, or no finite draw)
+    intervals: dict[str, tuple[float, float] | None]
     resamples: int
     confidence: float
     seed: int
 
     def to_dict(self) -> dict[str, object]:
         return {"resamples": self.resamples, "confidence": self.confidence, "seed": self.seed,
-                "intervals": {name: list(bounds) for name, bounds in self.intervals.items()}}
+                "intervals": {name: None if bounds is None else list(bounds)
+                              for name, bounds in self.intervals.items()}}
 
 
 def bootstrap_sample(sample: EvaluationSample, **kwargs: object) -> BootstrapResult:
     """:func:`bootstrap` over an :class:`EvaluationSample` (keyword arguments passed on)."""
     return bootstrap(sample.statistic, sample.num_units, strata=sample.strata,
-                     **kwargs)  # type: ignore[arg-type]
+                     no_interval=sample.no_interval, **kwargs)  # type: ignore[arg-type]
 
 
 def bootstrap(statistic: Statistic, num_units: int, *, strata: Sequence[int] | np.ndarray | None
               = None, resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
-              progress: Callable[[int], None] | None = None) -> BootstrapResult:
+              progress: Callable[[int], None] | None = None,
+              no_interval: Collection[str] = ()) -> BootstrapResult:
     """Percentile bootstrap intervals of the metrics ``statistic`` computes.
 
     Args:
@@ -76,10 +82,11 @@ def bootstrap(statistic: Statistic, num_units: int, *, strata: Sequence[int] | n
         confidence: the interval's coverage, in ``(0, 1)``.
         seed: seed of the draws (the same seed gives the same intervals).
         progress: called with 1 after each draw (e.g. a progress bar's update).
+        no_interval: metrics given a point value only (interval ``None``).
 
     Returns:
         A :class:`BootstrapResult`. A metric a draw leaves undefined (NaN) is
-        left out of that draw's quantiles.
+        left out of that draw's quantiles; one no draw defines gets ``None``.
 
     Raises:
         ValueError: no units, ``resamples < 2``, ``confidence`` outside
@@ -101,7 +108,7 @@ def bootstrap(statistic: Statistic, num_units: int, *, strata: Sequence[int] | n
 
     values = statistic(np.arange(num_units, dtype=np.int64))
     rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {name: [] for name in values}
+    draws: dict[str, list[float]] = {name: [] for name in values if name not in no_interval}
     for _ in range(resamples):
         indices = np.concatenate([group[rng.integers(0, group.size, group.size)]
                                   for group in groups])
@@ -112,12 +119,12 @@ def bootstrap(statistic: Statistic, num_units: int, *, strata: Sequence[int] | n
             progress(1)
 
     tail = (1.0 - confidence) / 2.0
-    intervals = {}
-    for name, samples in draws.items():
-        finite = np.asarray(samples, dtype=np.float64)
+    intervals: dict[str, tuple[float, float] | None] = {}
+    for name in values:
+        finite = np.asarray(draws.get(name, []), dtype=np.float64)
         finite = finite[np.isfinite(finite)]
         if finite.size == 0:
-            intervals[name] = (float("nan"), float("nan"))
+            intervals[name] = None
         else:
             low, high = np.quantile(finite, [tail, 1.0 - tail])
             intervals[name] = (float(low), float(high))

@@ -57,4 +57,13 @@ def test_recommendation_runs_resample_users(tmp_path, monkeypatch, capsys):
     assert report["metrics"] == pytest.approx(final["test"], rel=1e-12, abs=1e-12)
     assert report["bootstrap"]["unit"] == "user with ground truth in the split"
     assert report["bootstrap"]["units"] == 40  # every tiny user has test items
-    assert set(report["bootstrap"]["intervals"]) == set(final["test"])
+    intervals = report["bootstrap"]["intervals"]
+    assert set(intervals) == set(final["test"])
+    coverage = {name for name in intervals if name.startswith("coverage@")}
+    assert coverage == {"coverage@5", "coverage@10"}
+    assert all(intervals[name] is None for name in coverage)
+    assert all(intervals[name] is not None for name in set(intervals) - coverage)
+    assert set(report["bootstrap"]["no_interval"]) == coverage
+    assert main(["evaluate", str(out), "--bootstrap", "30"]) == 0
+    text = capsys.readouterr().out
+    assert "n/a" in text and "no interval for coverage@5, coverage@10: a union over users" in text

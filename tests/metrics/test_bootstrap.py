@@ -80,7 +80,17 @@ def test_undefined_draws_are_left_out_and_progress_is_reported():
     assert ticks == [1] * 40
     assert result.intervals["share"] == (0.5, 0.5)
     never = bootstrap(lambda idx: {"x": np.nan}, 3, resamples=5)
-    assert np.isnan(never.intervals["x"]).all()
+    assert never.intervals == {"x": None} and never.to_dict()["intervals"] == {"x": None}
+
+
+def test_metrics_named_in_no_interval_get_a_point_value_only():
+    result = bootstrap(lambda idx: {"mean": float(idx.mean()), "distinct": float(
+        np.unique(idx).size)}, 10, resamples=20, no_interval={"distinct"})
+    assert result.values == {"mean": 4.5, "distinct": 10.0}
+    assert result.intervals["distinct"] is None and result.intervals["mean"] is not None
+    sample = EvaluationSample(lambda idx: {"n": float(np.unique(idx).size)}, 4, None, "unit",
+                              {"n": "a count of distinct units"})
+    assert bootstrap_sample(sample, resamples=5).intervals == {"n": None}
 
 
 def test_bootstrap_sample_passes_the_sample_on():
