@@ -1,4 +1,5 @@
-"""``graphlearn evaluate --bootstrap`` on the tiny KG run of the predict tests."""
+"""``graphlearn evaluate --bootstrap`` on the tiny KG run of the predict tests and a tiny
+recommendation run."""
 
 import json
 
@@ -6,7 +7,7 @@ import pytest
 
 from graphlearn.cli import main
 from tests.cli.test_predict_cli import kg_run, run_dir  # noqa: F401 (fixtures)
-from tests.train.synthetic import write_tiny_config, write_tiny_dataset
+from tests.cli.test_train_cli import train_tiny_rec_run
 
 
 def test_bootstrap_json_holds_the_metrics_and_their_intervals(run_dir, capsys):  # noqa: F811
@@ -45,12 +46,7 @@ def test_bad_bootstrap_arguments_are_refused(run_dir, capsys, argv, message):  #
 
 
 def test_recommendation_runs_resample_users(tmp_path, monkeypatch, capsys):
-    cards, root = write_tiny_dataset(tmp_path)
-    monkeypatch.setenv("GRAPHLEARN_DATASETS", str(cards))
-    config = write_tiny_config(tmp_path / "cfg.yaml", root, epochs=1)
-    out = tmp_path / "rec-run"
-    assert main(["train", str(config), "--out", str(out), "--quiet"]) == 0
-    capsys.readouterr()
+    out = train_tiny_rec_run(tmp_path, monkeypatch, capsys)
     final = json.loads((out / "final.json").read_text())
     assert main(["evaluate", str(out), "--bootstrap", "30", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -9,8 +9,7 @@ from torch import nn
 from graphlearn.cli import main
 from graphlearn.data.kg import load_kg
 from graphlearn.tasks.kg import predict
-from tests.cli.test_train_cli import one_line_error
-from tests.train.synthetic import write_tiny_config, write_tiny_dataset
+from tests.cli.test_train_cli import one_line_error, train_tiny_rec_run
 
 N = 12
 NAME = "tiny-kg"
@@ -119,12 +118,7 @@ def test_predict_errors(run_dir, capsys):
 
 
 def test_predict_rejects_a_run_of_another_task(tmp_path, monkeypatch, capsys):
-    cards, root = write_tiny_dataset(tmp_path)
-    monkeypatch.setenv("GRAPHLEARN_DATASETS", str(cards))
-    config = write_tiny_config(tmp_path / "cfg.yaml", root, epochs=1)
-    out = tmp_path / "rec-run"
-    assert main(["train", str(config), "--out", str(out), "--quiet"]) == 0
-    capsys.readouterr()
+    out = train_tiny_rec_run(tmp_path, monkeypatch, capsys)
     one_line_error(capsys, ["predict", str(out), "--head", "u0", "--relation", "r"],
                    "task 'kg'", "'recommendation'")
 

@@ -15,6 +15,17 @@ def tiny(tmp_path, monkeypatch):
     return write_tiny_config(tmp_path / "cfg.yaml", root, epochs=3)
 
 
+def train_tiny_rec_run(tmp_path, monkeypatch, capsys):
+    """A one-epoch recommendation run of the on-disk tiny dataset, in ``tmp_path/rec-run``."""
+    cards, root = write_tiny_dataset(tmp_path)
+    monkeypatch.setenv("GRAPHLEARN_DATASETS", str(cards))
+    config = write_tiny_config(tmp_path / "cfg.yaml", root, epochs=1)
+    out = tmp_path / "rec-run"
+    assert main(["train", str(config), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    return out
+
+
 def one_line_error(capsys, argv, *fragments):
     assert main(argv) == 2
     err = capsys.readouterr().err
