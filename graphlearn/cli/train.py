@@ -19,7 +19,7 @@
 * ``graphlearn evaluate RUN_DIR [--split valid|test] [--bootstrap N]`` re-evaluates a
   run's selected (or last) checkpoint; ``--bootstrap`` adds percentile confidence
   intervals from N resamples of the split's examples
-  (:mod:`graphlearn.metrics.bootstrap`; link, kg and recommendation runs).
+  (:mod:`graphlearn.metrics.bootstrap`; link, kg, ogbl and recommendation runs).
 * ``graphlearn recommend RUN_DIR --users IDS|--all [--k 10] [--format csv|json]``
   prints top-K new items per user, by original user and item ids; every item
   the user interacted with in the data (train, validation **and** test) is
@@ -95,8 +95,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--bootstrap", type=_resamples, default=0, metavar="N",
                           help="also print percentile confidence intervals from N bootstrap "
-                               "resamples of the split's examples (link, kg and recommendation "
-                               "runs; 1000 or more for 95%% intervals)")
+                               "resamples of the split's examples (link, kg, ogbl and "
+                               "recommendation runs; 1000 or more for 95%% intervals)")
     evaluate.add_argument("--confidence", type=_confidence, default=0.95,
                           help="coverage of the --bootstrap intervals (default 0.95)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")

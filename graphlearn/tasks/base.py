@@ -51,8 +51,8 @@ and may override :meth:`higher_is_better` (default: every metric except ``mr``
 and names ending in ``loss``), :meth:`has_split` (e.g. no validation split),
 :meth:`to` (move the task's tensors to the training device), :meth:`summary`
 (dataset statistics for ``final.json``), :meth:`evaluation_sample` (the split's
-evaluation as resampling units, for bootstrap confidence intervals; link, kg and
-recommendation),
+evaluation as resampling units, for bootstrap confidence intervals; link, kg,
+ogbl and recommendation),
 and :meth:`state_dict` /
 :meth:`load_state_dict` (any task state that changes during training and must
 survive a resume; none by default).
@@ -267,7 +267,7 @@ class Task(ABC):
         confidence intervals (:mod:`graphlearn.metrics.bootstrap`); its statistic on
         every unit gives :meth:`evaluate`'s metrics. Tasks without one raise."""
         raise GraphlearnError(f"task {self.name!r} does not support bootstrap intervals "
-                              "(supported: link, kg, recommendation)")
+                              "(supported: link, kg, ogbl, recommendation)")
 
     @abstractmethod
     def metric_names(self) -> list[str]:

@@ -50,12 +50,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn.errors import ConfigError, GraphlearnError
+from graphlearn.metrics.bootstrap import EvaluationSample
 from graphlearn.metrics.ogb import OGB_METRICS, ogb_evaluate, ogb_name
 from graphlearn.tasks.base import TASKS, Task
 from graphlearn.tasks.negatives import StrictPairSampler
@@ -231,14 +233,37 @@ class OgblTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        pos, neg = self._split_scores(model, split)
+        return ogb_evaluate(self.dataset, pos, neg, ks=self.ks())
+
+    def evaluation_sample(self, model: nn.Module, split: str) -> EvaluationSample:
+        """The split's positive edges and its shared pool of negative edges, each
+        resampled within itself (Hits@K: the K-th best negative of each draw sets the
+        bar)."""
+        pos, neg = self._split_scores(model, split)
+        ks = self.ks()
+        num_pos = int(pos.numel())
+        labels = np.concatenate([np.ones(num_pos, dtype=np.int64),
+                                 np.zeros(int(neg.numel()), dtype=np.int64)])
+
+        def statistic(idx: np.ndarray) -> dict[str, float]:
+            return ogb_evaluate(self.dataset, pos[idx[idx < num_pos]],
+                                neg[idx[idx >= num_pos] - num_pos], ks=ks)
+
+        return EvaluationSample(statistic, labels.size, labels,
+                                "edge, positives and the negative pool resampled apart")
+
+    def _split_scores(self, model: nn.Module, split: str) -> tuple[Tensor, Tensor]:
+        """Scores (CPU) of the split's positive and negative pairs, one encoding."""
         if split not in self.eval_pairs:
             raise ConfigError(f"cannot evaluate on split {split!r} (valid: valid, test)")
         if not self.has_split(split):
             raise GraphlearnError(f"{self.cfg.data.name}: the {split} split has no positive "
                                   f"or no negative pairs")
-        z = model.encode(self.x, self.edge_index)
-        pos, neg = (self._scores(model, z, pairs) for pairs in self.eval_pairs[split])
-        return ogb_evaluate(self.dataset, pos.cpu(), neg.cpu(), ks=self.ks())
+        with torch.no_grad():
+            z = model.encode(self.x, self.edge_index)
+            pos, neg = (self._scores(model, z, pairs) for pairs in self.eval_pairs[split])
+        return pos.cpu(), neg.cpu()
 
     def _scores(self, model: nn.Module, z: Tensor, pairs: Tensor) -> Tensor:
         """Scores ``[M]`` of ``pairs [2, M]``, ``eval.batch_size`` at a time; under

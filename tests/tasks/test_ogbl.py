@@ -132,6 +132,26 @@ def test_hits_through_ogbs_evaluator_equal_a_hand_computation():
         {"hits@1": 1 / 3, "hits@2": 2 / 3, "hits@3": 2 / 3, "hits@20": 1.0})
 
 
+def test_evaluation_sample_resamples_positives_and_the_negative_pool_apart():
+    import numpy as np
+
+    data = tiny_ogbl()
+    valid = data.split_edge["valid"]
+    valid["edge"], valid["edge_neg"] = valid["edge"][:3], valid["edge_neg"][:3]
+    pos_scores, neg_scores = [5.0, 3.0, 1.0], [4.0, 2.0, 2.0]
+    table = {tuple(sorted(p)): s for p, s in zip(valid["edge"].tolist(), pos_scores)}
+    table |= {tuple(sorted(p)): s for p, s in zip(valid["edge_neg"].tolist(), neg_scores)}
+    task = build_task(ogbl_config(ks=(1, 2, 3)), data)
+    sample = task.evaluation_sample(PairTable(table), "valid")
+    assert sample.num_units == 6 and sample.strata.tolist() == [1, 1, 1, 0, 0, 0]
+    assert sample.statistic(np.arange(6)) == task.evaluate(PairTable(table), "valid")
+    # positives 5, 5, 1 against negatives 2, 2, 4 (units 0, 0, 2 | 4, 4, 3): by hand the
+    # K-th best negative is 4, 2, 2, so Hits@1 = 2/3 (5, 5 > 4), Hits@2 = Hits@3 = 2/3
+    drawn = sample.statistic(np.array([0, 0, 2, 4, 4, 3]))
+    assert drawn == pytest.approx({"hits@1": 2 / 3, "hits@2": 2 / 3, "hits@3": 2 / 3,
+                                   "hits@20": 1.0})
+
+
 def test_evaluation_scores_every_pair_in_batches_from_one_encoding():
     task = build_task(ogbl_config(), tiny_ogbl())
     torch.manual_seed(0)
