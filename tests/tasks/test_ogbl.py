@@ -132,7 +132,7 @@ def test_hits_through_ogbs_evaluator_equal_a_hand_computation():
         {"hits@1": 1 / 3, "hits@2": 2 / 3, "hits@3": 2 / 3, "hits@20": 1.0})
 
 
-def test_evaluation_sample_resamples_positives_and_the_negative_pool_apart():
+def test_evaluation_sample_resamples_positives_against_the_fixed_negatives():
     import numpy as np
 
     data = tiny_ogbl()
@@ -143,12 +143,12 @@ def test_evaluation_sample_resamples_positives_and_the_negative_pool_apart():
     table |= {tuple(sorted(p)): s for p, s in zip(valid["edge_neg"].tolist(), neg_scores)}
     task = build_task(ogbl_config(ks=(1, 2, 3)), data)
     sample = task.evaluation_sample(PairTable(table), "valid")
-    assert sample.num_units == 6 and sample.strata.tolist() == [1, 1, 1, 0, 0, 0]
-    assert sample.statistic(np.arange(6)) == task.evaluate(PairTable(table), "valid")
-    # positives 5, 5, 1 against negatives 2, 2, 4 (units 0, 0, 2 | 4, 4, 3): by hand the
-    # K-th best negative is 4, 2, 2, so Hits@1 = 2/3 (5, 5 > 4), Hits@2 = Hits@3 = 2/3
-    drawn = sample.statistic(np.array([0, 0, 2, 4, 4, 3]))
-    assert drawn == pytest.approx({"hits@1": 2 / 3, "hits@2": 2 / 3, "hits@3": 2 / 3,
+    assert sample.num_units == 3 and sample.strata is None
+    assert sample.statistic(np.arange(3)) == task.evaluate(PairTable(table), "valid")
+    # positives 5, 1, 1 against the fixed negatives (K-th best 4, 2, 2): by hand
+    # Hits@1 = 1/3 (5 > 4), Hits@2 = Hits@3 = 1/3 (5 > 2; 1 is not)
+    drawn = sample.statistic(np.array([0, 2, 2]))
+    assert drawn == pytest.approx({"hits@1": 1 / 3, "hits@2": 1 / 3, "hits@3": 1 / 3,
                                    "hits@20": 1.0})
 
 
