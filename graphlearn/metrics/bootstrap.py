@@ -1,12 +1,18 @@
 """Bootstrap confidence intervals of evaluation metrics over a fixed test set.
 
-A test metric is a mean over a finite sample of test examples; another sample
-of the same size from the same distribution would give another value. The
-bootstrap estimates that spread for one trained model: draw the test examples
-with replacement ``resamples`` times, recompute every metric on each draw, and
-report the central ``confidence`` share of the draws (percentile intervals,
-Efron & Tibshirani 1993, ch. 13). It says nothing about the spread over
-training seeds or over data splits, which come on top.
+A test metric is computed from a finite sample of test examples; another
+sample of the same size from the same distribution would give another value.
+The bootstrap estimates that spread for one trained model: draw the test
+examples with replacement ``resamples`` times, recompute every metric on each
+draw, and report the central ``confidence`` share of the draws (percentile
+intervals, Efron & Tibshirani 1993, ch. 13). It says nothing about the spread
+over training seeds or over data splits, which come on top.
+
+Valid for means over examples (MRR, Hits@K, recall, ...) and smooth functions
+of them such as AUROC; not for statistics a draw with repeated units distorts
+(a union such as item coverage) or extreme order statistics (the K-th best of a
+large negative pool): tasks name those in ``EvaluationSample.no_interval`` or
+hold them fixed.
 
 ``strata`` keeps the size of each group fixed across draws (e.g. positives and
 negatives for AUROC/AP, whose ratio is part of the protocol): each group is
