@@ -232,27 +232,41 @@ class TopKPerUser(NamedTuple):
         values: ``{"recall@10": [U] float64, ...}``: each evaluated user's value of
             every metric but coverage.
         lists: ``[U, max K]`` int64: each user's top items, best first (``-1`` pads).
+        num_items: the number of items (coverage's denominator).
+        ks: the cut-offs, ascending.
     """
 
     values: dict[str, Tensor]
     lists: Tensor
+    num_items: int
+    ks: list[int]
 
-    def result(self, num_items: int, ks: Sequence[int],
-               users: Tensor | None = None) -> dict[str, float]:
+    def result(self, users: Tensor | None = None) -> dict[str, float]:
         """The metrics of the users at positions ``users`` (repeats allowed; default
-        all): means of their values, coverage over ``num_items`` from their lists."""
+        all): means of their values, coverage from their lists."""
         out: dict[str, float] = {}
         index = slice(None) if users is None else users
         lists = self.lists[index]
-        for k in sorted({int(k) for k in ks}):
+        for k in self.ks:
             for name in METRICS:
                 key = f"{name}@{k}"
                 if name == "coverage":
                     items = lists[:, :k].reshape(-1)
-                    out[key] = float(items[items >= 0].unique().numel()) / num_items
+                    out[key] = float(items[items >= 0].unique().numel()) / self.num_items
                 else:
                     out[key] = float(self.values[key][index].mean())
         return out
+
+    def sums(self) -> TopKSums:
+        """The unnormalised :class:`TopKSums` of these users (for all-reduce)."""
+        covered = {}
+        for k in self.ks:
+            mask = torch.zeros(self.num_items, dtype=torch.bool)
+            items = self.lists[:, :k].reshape(-1)
+            mask[items[items >= 0]] = True
+            covered[k] = mask
+        return TopKSums({key: values.sum() for key, values in self.values.items()},
+                        int(self.lists.size(0)), covered)
 
 
 def topk_per_user(
@@ -296,7 +310,7 @@ def topk_per_user(
             lists.append(top.cpu())
     values = {key: torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
               for key, parts in per_user.items()}
-    return TopKPerUser(values, torch.cat(lists))
+    return TopKPerUser(values, torch.cat(lists), num_items, ks)
 
 
 def topk_sums(
@@ -317,19 +331,9 @@ def topk_sums(
     ``users`` (default :func:`eval_users`) must all have ground truth and may be
     empty (zero sums).
     """
-    num_items, ks = _check_eval_args(eval_items, seen_items, num_items, ks, batch_size)
-    if users is None:
-        users = eval_users(eval_items)
     # per-user values, summed once at the end: the result does not depend on batch_size
-    part = topk_per_user(score_fn, eval_items, seen_items, num_items, ks, batch_size, users)
-    sums = {key: values.sum() for key, values in part.values.items()}
-    covered = {}
-    for k in ks:
-        mask = torch.zeros(num_items, dtype=torch.bool)
-        items = part.lists[:, :k].reshape(-1)
-        mask[items[items >= 0]] = True
-        covered[k] = mask
-    return TopKSums(sums, int(users.numel()), covered)
+    return topk_per_user(score_fn, eval_items, seen_items, num_items, ks, batch_size,
+                         users).sums()
 
 
 def evaluate_topk(

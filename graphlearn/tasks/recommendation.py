@@ -274,15 +274,15 @@ class RecommendationTask(Task):
         """The split's evaluated users (those with ground truth), each with all its
         metrics; ``coverage@K`` gets no interval (see ``no_interval``)."""
         self._check_split(split)
-        ks = self.cfg.eval.ks
         part = topk_per_user(self._score_fn(model), self._truth[split], self._seen[split],
-                             num_items=self.num_items, ks=ks, batch_size=self.cfg.eval.batch_size)
+                             num_items=self.num_items, ks=self.cfg.eval.ks,
+                             batch_size=self.cfg.eval.batch_size)
         reason = ("a union over users, not a mean: draws repeat users and shrink it, so "
                   "its bootstrap would be biased low")
         return EvaluationSample(
-            lambda idx: part.result(self.num_items, ks, torch.from_numpy(idx)),
+            lambda idx: part.result(torch.from_numpy(idx)),
             int(part.lists.size(0)), None, "user with ground truth in the split",
-            {f"coverage@{k}": reason for k in sorted(set(ks))})
+            {f"coverage@{k}": reason for k in part.ks})
 
     # -- recommending ----------------------------------------------------------------------
 

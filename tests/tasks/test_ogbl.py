@@ -118,33 +118,32 @@ class PairTable(nn.Module):
                              for a, b in pairs.t().tolist()])
 
 
-def test_hits_through_ogbs_evaluator_equal_a_hand_computation():
+def three_pair_task() -> tuple[OgblTask, PairTable]:
+    """Validation cut to 3 positives scored 5, 3, 1 and 3 negatives scored 4, 2, 2."""
     data = tiny_ogbl()
     valid = data.split_edge["valid"]
     valid["edge"], valid["edge_neg"] = valid["edge"][:3], valid["edge_neg"][:3]
     pos_scores, neg_scores = [5.0, 3.0, 1.0], [4.0, 2.0, 2.0]
     table = {tuple(sorted(p)): s for p, s in zip(valid["edge"].tolist(), pos_scores)}
     table |= {tuple(sorted(p)): s for p, s in zip(valid["edge_neg"].tolist(), neg_scores)}
-    task = build_task(ogbl_config(ks=(1, 2, 3)), data)
+    return build_task(ogbl_config(ks=(1, 2, 3)), data), PairTable(table)
+
+
+def test_hits_through_ogbs_evaluator_equal_a_hand_computation():
+    task, table = three_pair_task()
     # by hand: K-th highest negative 4, 2, 2; positives strictly above it: 1, 2, 2 of 3;
     # Hits@20 with 3 < 20 negatives is 1 (OGB's rule)
-    assert task.evaluate(PairTable(table), "valid") == pytest.approx(
+    assert task.evaluate(table, "valid") == pytest.approx(
         {"hits@1": 1 / 3, "hits@2": 2 / 3, "hits@3": 2 / 3, "hits@20": 1.0})
 
 
 def test_evaluation_sample_resamples_positives_against_the_fixed_negatives():
     import numpy as np
 
-    data = tiny_ogbl()
-    valid = data.split_edge["valid"]
-    valid["edge"], valid["edge_neg"] = valid["edge"][:3], valid["edge_neg"][:3]
-    pos_scores, neg_scores = [5.0, 3.0, 1.0], [4.0, 2.0, 2.0]
-    table = {tuple(sorted(p)): s for p, s in zip(valid["edge"].tolist(), pos_scores)}
-    table |= {tuple(sorted(p)): s for p, s in zip(valid["edge_neg"].tolist(), neg_scores)}
-    task = build_task(ogbl_config(ks=(1, 2, 3)), data)
-    sample = task.evaluation_sample(PairTable(table), "valid")
+    task, table = three_pair_task()
+    sample = task.evaluation_sample(table, "valid")
     assert sample.num_units == 3 and sample.strata is None
-    assert sample.statistic(np.arange(3)) == task.evaluate(PairTable(table), "valid")
+    assert sample.statistic(np.arange(3)) == task.evaluate(table, "valid")
     # positives 5, 1, 1 against the fixed negatives (K-th best 4, 2, 2): by hand
     # Hits@1 = 1/3 (5 > 4), Hits@2 = Hits@3 = 1/3 (5 > 2; 1 is not)
     drawn = sample.statistic(np.array([0, 2, 2]))
