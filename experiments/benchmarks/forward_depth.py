@@ -56,12 +56,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
-import importlib.util
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -73,7 +70,7 @@ from torch import Tensor
 
 from graphlearn.cli.table import format_table
 from graphlearn.errors import ConfigError
-from graphlearn.ops.bench import MALLOC_ENV
+from graphlearn.ops.bench import MALLOC_ENV, PeakRSS, run_point_script
 from graphlearn.train.utils import git_commit, machine_info
 from graphlearn.typing import with_matplotlib
 
@@ -89,16 +86,6 @@ DEFAULT_SCHEDULES = ("layerwise", "simultaneous")
 SPLIT = {"val_ratio": 0.16, "test_ratio": 0.20}  # as experiments/configs/link/citeseer/forward_*.yaml
 SYNTHETIC = {"nodes": 300, "features": 32, "edges": 1200}  # undirected edges
 MiB = 2**20
-
-
-def _peak_rss_class() -> type:
-    """:class:`PeakRSS` of ``nbfnet.py`` beside this file (one implementation of the probe)."""
-    spec = importlib.util.spec_from_file_location("_nbfnet_benchmark",
-                                                  Path(__file__).with_name("nbfnet.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PeakRSS
 
 
 # ---------------------------------------------------------------- saved-tensor meter
@@ -231,13 +218,9 @@ def measure_point(job: dict) -> dict:
 
     stack, objective = build(job["seed"])
     meter = SavedTensorMeter(exclude=stack.parameters())
-    probe = _peak_rss_class()()
+    probe = PeakRSS()
     generator = torch.Generator().manual_seed(job["seed"])
-    gc.collect()
-    probe.reset()
-    # The high-water mark right after the reset (it only rises, so the growth cannot
-    # come out negative when pages are freed between two reads).
-    base = probe.peak()
+    base = probe.mark()
     start = time.perf_counter()
     with meter:
         result = run(stack, objective, split, cfg, generator)
@@ -286,16 +269,8 @@ def label(variant: str, schedule: str) -> str:
 def run_point(job: dict, timeout: float) -> dict:
     """``job`` in a fresh interpreter running this script (``--point``); its stderr goes to
     ours. ``{"error": ...}`` on failure."""
-    env = {**os.environ, **MALLOC_ENV, "OMP_NUM_THREADS": str(job["threads"])}
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--point",
-                               json.dumps(job)], stdout=subprocess.PIPE, text=True, env=env,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"error": f"exit status {proc.returncode} (traceback on stderr above)"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_point_script(__file__, job, timeout,
+                            {**MALLOC_ENV, "OMP_NUM_THREADS": str(job["threads"])})
 
 
 def add_ratios(points: list[dict]) -> None:

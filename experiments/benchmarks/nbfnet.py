@@ -63,12 +63,9 @@ the CPUs)::
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -79,10 +76,10 @@ import torch
 from tqdm import tqdm
 
 from graphlearn.cli.table import format_table
-from graphlearn.config import load_config, to_dict
+from graphlearn.config import to_dict
 from graphlearn.data.paths import data_root
-from graphlearn.ops.bench import MALLOC_ENV, PeakRSS
-from graphlearn.train.utils import git_commit, machine_info, make_optimizer
+from graphlearn.ops.bench import MALLOC_ENV, PeakRSS, TrainingBench, run_point_script
+from graphlearn.train.utils import git_commit, machine_info
 from graphlearn.typing import with_matplotlib
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,47 +94,26 @@ MiB = 2**20
 def speed_point(job: dict) -> dict:
     """Train ``warmup`` + ``batches`` fb237_v1 batches with one backend; per-batch times."""
     from graphlearn.allocator import reuse_freed_memory
-    from graphlearn.tasks import build_task
 
     allocator = reuse_freed_memory()  # as `graphlearn train` (GRAPHLEARN_MALLOC decides)
-    torch.set_num_threads(job["threads"])
-    cfg = load_config(CONFIG, [f"data.root={job['root']}",
-                               f"model.params.backend={job['backend']}",
-                               f"train.seed={job['seed']}"])
-    task = build_task(cfg)
-    task.to("cpu")
-    torch.manual_seed(cfg.train.seed)  # as the trainer: same initial parameters per backend
-    model = task.build_model()
-    model.train()
-    optimizer = make_optimizer(cfg.train, model.parameters())
-
-    def step(batch: Any) -> float:
-        optimizer.zero_grad(set_to_none=True)
-        loss = task.training_step(model, batch)
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
-
+    bench = TrainingBench.from_config(CONFIG, [f"data.root={job['root']}",
+                                               f"model.params.backend={job['backend']}",
+                                               f"train.seed={job['seed']}"], job["threads"])
+    cfg, task = bench.cfg, bench.task
     per_epoch = task.num_batches()
     count = per_epoch if job["batches"] is None else min(job["batches"], per_epoch)
     probe = PeakRSS()
-    gc.collect()
-    probe.reset()
-    # The high-water mark right after the reset, not the RSS a moment later: the
-    # mark only rises, so the growth cannot come out negative when pages are freed
-    # between the two reads.
-    base = probe.peak()
-    warm = task.train_batches(0, torch.Generator().manual_seed(cfg.train.seed + 1))
-    for _, batch in zip(range(job["warmup"]), warm):
-        step(batch)
-    batches = task.train_batches(1, torch.Generator().manual_seed(cfg.train.seed))
+    base = probe.mark()
+    for _, batch in zip(range(job["warmup"]), bench.batches(0, cfg.train.seed + 1)):
+        bench.step(batch)
+    batches = bench.batches(1, cfg.train.seed)
     times, losses = [], []
     bar = tqdm(total=count, desc=f"{job['backend']:13s}", unit="batch", file=sys.stderr,
                dynamic_ncols=True)
     start = time.perf_counter()
     for _ in range(count):
         t0 = time.perf_counter()
-        losses.append(step(next(batches)))
+        losses.append(bench.step(next(batches)))
         times.append(time.perf_counter() - t0)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         bar.update()
@@ -201,12 +177,7 @@ def memory_point(job: dict) -> dict:
 
     probe = PeakRSS()
     step()  # warm-up: kernel load, one-off caches
-    gc.collect()
-    probe.reset()
-    # The high-water mark right after the reset, not the RSS a moment later: the
-    # mark only rises, so the growth cannot come out negative when pages are freed
-    # between the two reads.
-    base = probe.peak()
+    base = probe.mark()
     step()
     peak = probe.peak() - base
     dim = model.input_dim
@@ -250,18 +221,10 @@ def run_point(job: dict, timeout: float, malloc: bool) -> dict:
     progress bar, any traceback) goes to ours. ``{"error": ...}`` on failure. ``malloc``:
     the memory probe's glibc settings; else ``job["allocator"]`` (if any) is passed on
     as ``GRAPHLEARN_MALLOC``."""
-    env = {**os.environ, **(MALLOC_ENV if malloc else {})}
+    env = dict(MALLOC_ENV) if malloc else {}
     if job.get("allocator"):
         env["GRAPHLEARN_MALLOC"] = job["allocator"]
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--point",
-                               json.dumps(job)], stdout=subprocess.PIPE, text=True, env=env,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"error": f"exit status {proc.returncode} (traceback on stderr above)"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_point_script(__file__, job, timeout, env)
 
 
 def run_speed(args: argparse.Namespace, status: dict[str, str | None]) -> dict:

@@ -30,12 +30,9 @@ checkpointing)::
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -45,10 +42,9 @@ from typing import Any
 import torch
 
 from graphlearn.cli.table import format_table
-from graphlearn.config import load_config
 from graphlearn.data.paths import data_root
-from graphlearn.ops.bench import MALLOC_ENV, PeakRSS
-from graphlearn.train.utils import git_commit, machine_info, make_optimizer
+from graphlearn.ops.bench import MALLOC_ENV, PeakRSS, TrainingBench, run_point_script
+from graphlearn.train.utils import git_commit, machine_info
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "link" / "cora" / "nbfnet.yaml"
@@ -59,40 +55,20 @@ MiB = 2**20
 
 def point(job: dict) -> dict:
     """Warm-up plus ``steps`` timed training steps of one setting, in this process."""
-    from graphlearn.tasks import build_task
-
-    torch.set_num_threads(job["threads"])
     overrides = [f"data.root={job['root']}", f"train.seed={job['seed']}",
                  f"model.params.checkpoint_layers={str(job['checkpoint_layers']).lower()}"]
     if job["batch_size"] is not None:
         overrides.append(f"train.batch_size={job['batch_size']}")
-    cfg = load_config(job["config"], overrides)
-    task = build_task(cfg)
-    task.to("cpu")
-    torch.manual_seed(cfg.train.seed)  # as the trainer: the same initial parameters
-    model = task.build_model()
-    model.train()
-    optimizer = make_optimizer(cfg.train, model.parameters())
-
-    def step(batch: Any) -> float:
-        optimizer.zero_grad(set_to_none=True)
-        loss = task.training_step(model, batch)
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
-
+    bench = TrainingBench.from_config(job["config"], overrides, job["threads"])
+    cfg, task = bench.cfg, bench.task
     probe = PeakRSS()
-    gc.collect()
-    probe.reset()
-    base = probe.peak()  # the mark only rises: the growth cannot come out negative
-    warm = task.train_batches(0, torch.Generator().manual_seed(cfg.train.seed + 1))
-    for _, batch in zip(range(job["warmup"]), warm):
-        step(batch)
-    batches = task.train_batches(1, torch.Generator().manual_seed(cfg.train.seed))
+    base = probe.mark()
+    for _, batch in zip(range(job["warmup"]), bench.batches(0, cfg.train.seed + 1)):
+        bench.step(batch)
     times, losses = [], []
-    for i, batch in zip(range(job["steps"]), batches):
+    for i, batch in zip(range(job["steps"]), bench.batches(1, cfg.train.seed)):
         start = time.perf_counter()
-        losses.append(step(batch))
+        losses.append(bench.step(batch))
         times.append(time.perf_counter() - start)
         print(f"  {job['label']}: step {i + 1}/{job['steps']} {times[-1]:.2f} s",
               file=sys.stderr, flush=True)
@@ -104,16 +80,9 @@ def point(job: dict) -> dict:
 
 
 def run_point(job: dict, timeout: float) -> dict:
-    """``job`` in a fresh interpreter (``--point``); ``{"error": ...}`` on failure."""
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--point",
-                               json.dumps(job)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, **MALLOC_ENV}, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"error": f"exit status {proc.returncode} (traceback on stderr above)"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """``job`` in a fresh interpreter (``--point``) under the memory probe's allocator
+    settings; ``{"error": ...}`` on failure."""
+    return run_point_script(__file__, job, timeout, MALLOC_ENV)
 
 
 def compare(args: argparse.Namespace) -> dict:

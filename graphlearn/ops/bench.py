@@ -48,6 +48,7 @@ Measurements:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -55,17 +56,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "CASES",
+    "PeakRSS",
+    "TrainingBench",
     "bytes_moved",
     "default_fb237_path",
     "format_result_lines",
     "main",
     "make_cases",
     "run_benchmark",
+    "run_point_script",
 ]
 
 CASES = ("random", "fb237_v4", "tiny")
@@ -148,6 +153,77 @@ class PeakRSS:
 
     def peak(self) -> int:
         return _rss("VmHWM") if self.method.startswith("VmHWM") else _max_rss()
+
+    def mark(self) -> int:
+        """Collect garbage, reset the peak and return the baseline to subtract from a
+        later :meth:`peak`: the high-water mark right after the reset, not the resident
+        set a moment later. The mark only rises, so a growth measured from it cannot
+        come out negative when pages are freed between the two reads."""
+        gc.collect()
+        self.reset()
+        return self.peak()
+
+
+def run_point_script(script: str | Path, job: dict, timeout: float,
+                     env: dict[str, str] | None = None) -> dict:
+    """Run ``python SCRIPT --point JSON(job)`` in a fresh interpreter and return the JSON
+    object on the last line of its stdout; its stderr (progress, any traceback) goes to
+    ours. ``env`` is added to this process's environment. ``{"error": ...}`` when the
+    worker fails or runs past ``timeout`` seconds. The benchmark scripts under
+    ``experiments/benchmarks/`` measure each point this way, one process per point."""
+    try:
+        proc = subprocess.run([sys.executable, str(Path(script).resolve()), "--point",
+                               json.dumps(job)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, **(env or {})}, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        return {"error": f"exit status {proc.returncode} (traceback on stderr above)"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class TrainingBench:
+    """One shipped config's task, model and optimizer, set up as ``graphlearn train`` does
+    (same initial parameters for the same seed), for benchmark workers that time
+    :meth:`step` on :meth:`batches`."""
+
+    cfg: Any
+    task: Any
+    model: Any
+    optimizer: Any
+
+    @classmethod
+    def from_config(cls, config: str | Path, overrides: Sequence[str],
+                    threads: int) -> TrainingBench:
+        import torch
+
+        from graphlearn.config import load_config
+        from graphlearn.tasks import build_task
+        from graphlearn.train.utils import make_optimizer
+
+        torch.set_num_threads(threads)
+        cfg = load_config(config, list(overrides))
+        task = build_task(cfg)
+        task.to("cpu")
+        torch.manual_seed(cfg.train.seed)  # as the trainer: the same initial parameters
+        model = task.build_model()
+        model.train()
+        return cls(cfg, task, model, make_optimizer(cfg.train, model.parameters()))
+
+    def batches(self, epoch: int, seed: int):
+        """The task's training batches of ``epoch`` drawn with a generator seeded ``seed``."""
+        import torch
+
+        return self.task.train_batches(epoch, torch.Generator().manual_seed(seed))
+
+    def step(self, batch: Any) -> float:
+        """One training step (forward, backward, optimizer step); the loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.task.training_step(self.model, batch)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
 
 
 def _max_rss() -> int:

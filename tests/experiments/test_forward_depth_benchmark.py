@@ -8,7 +8,6 @@ activation memory grows with depth, the layer-wise forward schedule's does not.
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,15 +16,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.experiments.scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "benchmarks" / "forward_depth.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("forward_depth", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/forward_depth.py", "forward_depth")
 
 
 def _leaf(n: int) -> torch.Tensor:

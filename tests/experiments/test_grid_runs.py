@@ -1,23 +1,17 @@
 """experiments/tools/grid_runs.py: summaries by hand, resume, curves."""
 
-import importlib.util
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "tools" / "grid_runs.py"
+from tests.experiments.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def grid():
-    spec = importlib.util.spec_from_file_location("experiments_grid", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/grid_runs.py", "experiments_grid")
 
 
 def fake_run(path: Path, seed: int, value: float, curve: list[float],

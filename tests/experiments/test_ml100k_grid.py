@@ -1,22 +1,16 @@
 """The MovieLens-100K grid script: every row's config loads (the shared machinery:
 tests/experiments/test_grid.py)."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from graphlearn.config import load_config
-
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "recommendation" / "ml100k_grid.py"
+from tests.experiments.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def grid():
-    spec = importlib.util.spec_from_file_location("ml100k_grid", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("recommendation/ml100k_grid.py", "ml100k_grid")
 
 
 @pytest.mark.parametrize("row", ["bpr_mf", "lightgcn", "ngcf", "sheaf_diagonal",

@@ -3,22 +3,17 @@ synthetic graph: it runs, the JSON holds every family, an unknown family fails."
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "benchmarks" / "sheaf_maps.py"
+from tests.experiments.scripts import load_script
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("sheaf_maps_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_bench():
+    return load_script("benchmarks/sheaf_maps.py", "sheaf_maps_benchmark")
 
 
 def test_benchmark_times_every_family_and_writes_json(tmp_path, capsys):
-    bench = load_script()
+    bench = load_bench()
     out = tmp_path / "maps.json"
     families = ["diagonal", "orthogonal", "orthogonal@sequential", "general"]
     assert bench.main(["--synthetic", "--edges", "300", "--rounds", "1", "--threads", "1",
@@ -33,7 +28,7 @@ def test_benchmark_times_every_family_and_writes_json(tmp_path, capsys):
 
 
 def test_the_sequential_row_uses_the_reference_product():
-    bench = load_script()
+    bench = load_bench()
     from graphlearn.nn.sheaf import SheafConv
     conv = bench.with_method(SheafConv(4, 2, "orthogonal"), "sequential")
     assert conv.restriction_maps.method == "sequential"
@@ -42,14 +37,14 @@ def test_the_sequential_row_uses_the_reference_product():
 
 
 def test_unknown_family_is_refused_with_the_valid_names(capsys):
-    bench = load_script()
+    bench = load_bench()
     assert bench.main(["--synthetic", "--families", "cayley"]) == 2
     err = capsys.readouterr().err
     assert "unknown families: cayley" in err and "orthogonal@sequential" in err
 
 
 def test_training_batches_on_real_ml100k(shared_data, tmp_path):
-    bench = load_script()
+    bench = load_bench()
     out = tmp_path / "maps.json"
     assert bench.main(["--root", str(shared_data), "--rounds", "1", "--train-batches", "1",
                        "--threads", "1", "--families", "diagonal", "scalar",
