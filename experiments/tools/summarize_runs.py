@@ -116,9 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     for f in finals:
         print(f"- seed {f.get('seed')}: `{f.get('command')}` — commit {f.get('git_commit')}, "
               f"{f.get('epochs_run')} epochs, wall {_number(f.get('wall_time_s'), '.0f')} s")
+        early = f.get("finished_early")
+        if early:
+            print(f"  - finished after {early['after_epoch']} of {early['epochs_planned']} "
+                  f"epochs (`graphlearn train --resume --finish`)")
         for r in f.get("session_log") or []:
             if len(f["session_log"]) > 1:
-                print(f"  - session {r['session']}, epochs {r['first_epoch']}–{r['last_epoch']}"
+                epochs = (f"epochs {r['first_epoch']}–{r['last_epoch']}"
+                          if r["first_epoch"] <= r["last_epoch"] else "no epochs")
+                print(f"  - session {r['session']}, {epochs}"
                       f" on {r['threads']} thread(s): `{r['command']}` — commit "
                       f"{r['git_commit']}, {r['wall_time_s']:.0f} s, "
                       f"peak {r['peak_memory_mb']:.0f} MB")
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds_per_epoch", "epoch_train_time_s", "train_time_s", "wall_time_s",
                 "peak_memory_mb", "peak_cuda_memory_mb", "machine",
                 "torch_version", "graphlearn_version", "data", "valid", "test", "valid_curve",
-                "sessions", "session_log")
+                "sessions", "session_log", "finished_early")
         record = {
             "runs": [{k: f.get(k) for k in keep} for f in finals],
             "summary": {m: {"mean": statistics.mean([float(f[args.split][m]) for f in finals]),

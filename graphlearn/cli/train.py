@@ -16,6 +16,10 @@
   run that ``--resume`` continues; the exit status is then
   :data:`EXIT_TIME_LIMIT` (75, sysexits' "temporary failure, retry"), so a job
   script can loop until the run is complete.
+* ``graphlearn train --resume --out DIR --finish`` ends an interrupted run at its
+  last completed epoch: the checkpoint selected so far is evaluated on validation
+  and test and ``final.json`` records ``finished_early`` (epochs trained and
+  planned).
 * ``graphlearn evaluate RUN_DIR [--split valid|test] [--bootstrap N]`` re-evaluates a
   run's selected (or last) checkpoint; ``--bootstrap`` adds percentile confidence
   intervals from N resamples of the split's examples
@@ -83,6 +87,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                             "end within DURATION of the start (seconds, or e.g. 90m, 1h30m, "
                             "1:30:00); the run stays resumable and the exit status is "
                             f"{EXIT_TIME_LIMIT}")
+    train.add_argument("--finish", action="store_true",
+                       help="with --resume: train no further; end the run at its last "
+                            "completed epoch, evaluate the checkpoint selected so far on "
+                            "validation and test and write final.json, which records the "
+                            "epochs trained and planned (for a run whose budget is spent)")
     train.add_argument("--json", action="store_true", help="print final.json instead of tables")
     train.set_defaults(run=run_train)
 
@@ -229,6 +238,11 @@ def run_train(args: argparse.Namespace) -> int:
     if config is not None and "=" in config and not Path(config).exists():
         config, overrides = None, [config, *overrides]  # `graphlearn train key=value`
     main_job = config is None and not args.resume
+    if args.finish and not args.resume:
+        raise GraphlearnError("--finish ends an interrupted run: use it with --resume --out "
+                              "RUN_DIR")
+    if args.finish and args.time_limit:
+        raise GraphlearnError("--finish trains no further epochs: drop --time-limit")
     if config is None:
         if args.resume:
             if args.out is None:
@@ -250,9 +264,10 @@ def run_train(args: argparse.Namespace) -> int:
     command = ["graphlearn", "train", *([args.config] if args.config else []), *args.overrides,
                *(["--out", args.out] if args.out else []), *(["--resume"] if args.resume else []),
                *(["--threads", str(args.threads)] if args.threads else []),
-               *(["--time-limit", str(args.time_limit)] if args.time_limit else [])]
+               *(["--time-limit", str(args.time_limit)] if args.time_limit else []),
+               *(["--finish"] if args.finish else [])]
     run, final = train(cfg, out=args.out, resume=args.resume, progress=args.progress, log=log,
-                       command=command, time_limit_s=args.time_limit)
+                       command=command, time_limit_s=args.time_limit, finish=args.finish)
     from graphlearn.train.utils import DistInfo
 
     if final is None:  # stopped by --time-limit (the trainer said so on stderr)
@@ -269,6 +284,10 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"selected epoch {final['selected_epoch']} of {final['epochs_run']} by "
               f"{final['selected_by']} {final['metric']}; "
               f"{final['seconds_per_epoch']:.2f} s/epoch, {final['wall_time_s']:.1f} s in all")
+        early = final.get("finished_early")
+        if early:
+            print(f"finished early (--finish) after epoch {early['after_epoch']} of the "
+                  f"{early['epochs_planned']} planned")
         print(_metrics_table({"valid": final.get("valid"), "test": final.get("test")}))
     if main_job:
         _main_job_recommendations(run.path, quiet=args.json)

@@ -55,8 +55,8 @@ def default_run_dir(cfg: Config, base: str | os.PathLike = "runs") -> Path:
 def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = False,
           data: Any = None, progress: bool | None = None,
           log: Callable[[str], None] | None = None, command: Sequence[str] | None = None,
-          max_epochs: int | None = None,
-          time_limit_s: float | None = None) -> tuple[RunDir, dict[str, Any] | None]:
+          max_epochs: int | None = None, time_limit_s: float | None = None,
+          finish: bool = False) -> tuple[RunDir, dict[str, Any] | None]:
     """Train ``cfg`` into a run directory.
 
     Args:
@@ -69,6 +69,8 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
         time_limit_s: stop this session before an epoch that would end later than
             this many seconds after this call (loading the data counts; see
             ``Trainer.fit``).
+        finish: with ``resume``, train no further: evaluate the checkpoint selected
+            so far and write ``final.json`` (``Trainer.fit``).
 
     Returns:
         ``(run, final)``: the run directory and the content of ``final.json``
@@ -86,6 +88,8 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     returns the same ``final``. Several nodes need the run directory on a
     shared file system (all ranks read rank 0's checkpoints).
     """
+    if finish and not resume:
+        raise GraphlearnError("finish=True ends an interrupted run: it needs resume=True")
     called = time.perf_counter()
     info = DistInfo.from_env()
     owns_group = init_distributed(info, resolve_device(cfg.train.device))
@@ -121,7 +125,8 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
             run.initialize(cfg)
         if time_limit_s is not None:
             time_limit_s -= time.perf_counter() - called
-        final = trainer.fit(resume=resume, max_epochs=max_epochs, time_limit_s=time_limit_s)
+        final = trainer.fit(resume=resume, max_epochs=max_epochs, time_limit_s=time_limit_s,
+                            finish=finish)
         if owns_group:
             # every rank is done before any tears the group down: destroying it while
             # another rank is still finishing can hang that rank's exit (pytorch#75097;

@@ -212,6 +212,7 @@ class Trainer:
         self.bad_evals = 0
         self.done = False
         self.stopped_early = False
+        self.finished_early: dict[str, int] | None = None  # fit(finish=True)
         self.elapsed_s = 0.0  # wall time of previous sessions
         self.train_time_s = 0.0  # time in training steps, all sessions
         self.sessions = 0
@@ -333,7 +334,7 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------
 
     def fit(self, resume: bool = False, max_epochs: int | None = None,
-            time_limit_s: float | None = None) -> dict[str, Any] | None:
+            time_limit_s: float | None = None, finish: bool = False) -> dict[str, Any] | None:
         """Train, select, test; return the content of ``final.json``.
 
         Args:
@@ -345,7 +346,15 @@ class Trainer:
                 ``None``), before an epoch that would not end within this many
                 seconds of the session's start (:func:`next_epoch_fits`); for jobs
                 with a wall-clock limit.
+            finish: with ``resume``, train no further: end the run at its last
+                completed epoch as if it were the last one planned (the checkpoint
+                selected so far is evaluated on validation and test), for a run whose
+                compute budget is spent. ``final.json`` records it under
+                ``finished_early`` (the epochs trained and planned).
         """
+        if finish and not resume:
+            raise RunDirError(f"{self.run.path}: finish ends an interrupted run; it needs "
+                              f"resume=True")
         self._session_start = time.perf_counter()
         if resume:
             final = self.run.read_final()
@@ -363,6 +372,14 @@ class Trainer:
         self.sessions += 1
         self._session_first_epoch = self.epoch + 1
         epochs = self.total_epochs()
+        if finish and not self.done and self.epoch < epochs:
+            if self.best_epoch == 0:
+                raise RunDirError(f"{self.run.path}: nothing to finish: no epoch has been "
+                                  f"trained and validated yet (epoch {self.epoch} of {epochs})")
+            self.finished_early = {"after_epoch": self.epoch, "epochs_planned": epochs}
+            self.log(f"finishing {self.run.path} after epoch {self.epoch} of {epochs} "
+                     f"(--finish): the selected epoch {self.best_epoch} is evaluated")
+            return self._finish()
         previous_mean = self.elapsed_s / self.epoch if self.epoch else None
         walls: list[float] = []
         while not self.done and self.epoch < epochs:
@@ -568,6 +585,11 @@ class Trainer:
                              "peaks in session_log; wall and train times add up all sessions"
                              + (f"; {unlogged} earlier session(s) ran before the log was kept "
                                 "(their commands and peaks are not in it)" if unlogged else ""))
+        if self.finished_early is not None:
+            final["finished_early"] = {
+                **self.finished_early,
+                "note": "ended by `graphlearn train --resume --finish` before the planned "
+                        "epochs; the selected checkpoint is the best of the epochs trained"}
         if self.dist.distributed:
             final["world_size"] = self.dist.world_size
             final["note_distributed"] = ("train_time_s, wall_time_s and peak_memory_mb are "

@@ -133,6 +133,29 @@ def test_time_limit_exits_75_and_resume_completes(tiny, tmp_path, capsys):
     assert final["command"].endswith("--resume --time-limit 3600.0")
 
 
+def test_finish_ends_a_stopped_run_and_says_so(tiny, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(tiny), "--out", str(out), "--time-limit", "0.001"]) == 75
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(out), "--finish"]) == 0
+    text = capsys.readouterr()
+    assert "finished early (--finish) after epoch 1 of the 3 planned" in text.out
+    assert f"finishing {out} after epoch 1 of 3" in text.err
+    final = json.loads((out / "final.json").read_text())
+    assert final["epochs_run"] == 1 and final["selected_epoch"] == 1 and final["test"]
+    assert final["finished_early"] == {
+        "after_epoch": 1, "epochs_planned": 3, "note": final["finished_early"]["note"]}
+    assert final["command"].endswith("--resume --finish")
+
+
+def test_finish_errors_name_the_missing_flag(tiny, tmp_path, capsys):
+    one_line_error(capsys, ["train", str(tiny), "--out", str(tmp_path / "a"), "--finish"],
+                   "--finish ends an interrupted run: use it with --resume")
+    assert not (tmp_path / "a").exists()
+    one_line_error(capsys, ["train", "--resume", "--out", str(tmp_path / "a"), "--finish",
+                            "--time-limit", "1h"], "drop --time-limit")
+
+
 @pytest.mark.parametrize("text,seconds", [("5400", 5400), ("90m", 5400), ("1h30m", 5400),
                                           ("1H30M", 5400), ("2h", 7200), ("45s", 45),
                                           ("1m30s", 90), ("1:30:00", 5400), ("30:00", 1800),

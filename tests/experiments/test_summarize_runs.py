@@ -132,3 +132,24 @@ def test_sessions_of_a_resumed_run_are_listed_and_kept(tmp_path, capsys):
     assert "session 2, epochs 2–2 on 2 thread(s)" in text
     (record,) = json.loads(out.read_text())["runs"]
     assert record["sessions"] == 2 and record["session_log"] == final["session_log"]
+
+
+def test_a_run_finished_early_says_so_and_keeps_it(tmp_path, capsys):
+    run = _run(tmp_path / "a", 0, 0.4, [1.0, 1.0])
+    final = json.loads((run / "final.json").read_text())
+    final["finished_early"] = {"after_epoch": 2, "epochs_planned": 5, "note": "n"}
+    final["session_log"] = [
+        {"session": 1, "command": "graphlearn train cfg.yaml", "git_commit": "abc",
+         "threads": 1, "first_epoch": 1, "last_epoch": 2, "wall_time_s": 10.0,
+         "peak_memory_mb": 9.0},
+        {"session": 2, "command": "graphlearn train --resume --out a --finish",
+         "git_commit": "abc", "threads": 1, "first_epoch": 3, "last_epoch": 2,
+         "wall_time_s": 1.0, "peak_memory_mb": 9.0}]
+    (run / "final.json").write_text(json.dumps(final))
+    out = tmp_path / "summary.json"
+    assert summarize.main([str(run), "--metrics", "mrr", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "finished after 2 of 5 epochs (`graphlearn train --resume --finish`)" in text
+    assert "session 2, no epochs on 1 thread(s)" in text
+    (record,) = json.loads(out.read_text())["runs"]
+    assert record["finished_early"] == final["finished_early"]

@@ -278,6 +278,14 @@ def test_resume_ends_like_an_uninterrupted_run(tmp_path, task, variant, schedule
     assert untimed(records(tmp_path / "split")) == untimed(records(tmp_path / "whole"))
 
 
+def test_finish_is_refused_for_a_forward_run(tmp_path):
+    cfg = config("link", "ff", "layerwise", epochs=4, eval_every=1)
+    run(cfg, tmp_path / "r", max_epochs=2)
+    with pytest.raises(GraphlearnError, match="not available for forward-learning runs"):
+        run(cfg, tmp_path / "r", resume=True, finish=True)
+    assert not (tmp_path / "r" / "final.json").exists()
+
+
 def test_layerwise_patience_ends_the_layer_not_the_run(tmp_path):
     cfg = config("link", "ff", "layerwise", epochs=30, patience=2, eval_every=1)
     _, final = run(cfg, tmp_path / "run")

@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from graphlearn.config import load_config
-from graphlearn.errors import ConfigError
+from graphlearn.errors import ConfigError, GraphlearnError
 from graphlearn.train import CheckpointError, RunDir, RunDirError, load_run, train
 from graphlearn.train.trainer import next_epoch_fits
 from tests.train.synthetic import tiny_config, tiny_data
@@ -80,6 +80,48 @@ def test_resume_ends_like_an_uninterrupted_run(tmp_path, model):
              records(tmp_path / "whole")]
     assert strip == [({k: v for k, v in r.items() if not k.endswith("_s")}) for r in
                      records(tmp_path / "split")]
+
+
+def test_finish_ends_a_run_at_its_last_epoch_with_the_selection_so_far(tmp_path):
+    cfg = tiny_config(epochs=6)
+    run(cfg, tmp_path / "r", max_epochs=3)
+    curve = [r for r in records(tmp_path / "r") if r["split"] == "valid"]
+    assert [r["epoch"] for r in curve] == [1, 2, 3]
+    _, final = run(cfg, tmp_path / "r", resume=True, finish=True)
+    best = max(curve, key=lambda r: r["metrics"]["ndcg@5"])
+    assert final["selected_epoch"] == best["epoch"] and final["valid"] == best["metrics"]
+    assert final["epochs_run"] == 3 and final["sessions"] == 2
+    assert final["finished_early"]["after_epoch"] == 3
+    assert final["finished_early"]["epochs_planned"] == 6
+    # the test split is read once, at the end, from the selected checkpoint
+    lines = records(tmp_path / "r")
+    assert [(r["epoch"], r["split"]) for r in lines[3:]] == [(best["epoch"], "valid"),
+                                                              (best["epoch"], "test")]
+    _, task, model = load_run(tmp_path / "r", data=tiny_data())
+    assert task.evaluate(model, "test") == final["test"]
+    session = final["session_log"][-1]
+    assert (session["first_epoch"], session["last_epoch"]) == (4, 3)  # trained none
+    # finished: a further resume returns final.json and trains nothing
+    _, again = run(cfg, tmp_path / "r", resume=True)
+    assert again == json.loads(json.dumps(final))
+    # an uninterrupted run records no early finish
+    _, whole = run(cfg, tmp_path / "whole")
+    assert "finished_early" not in whole
+
+
+def test_finish_needs_resume_and_a_validated_epoch(tmp_path):
+    cfg = tiny_config(epochs=4, eval_every=2)
+    with pytest.raises(GraphlearnError, match="needs resume=True"):
+        run(cfg, tmp_path / "new", finish=True)
+    assert not (tmp_path / "new").exists()
+    run(cfg, tmp_path / "r", max_epochs=1)  # epoch 1 is not validated (eval_every 2)
+    with pytest.raises(RunDirError, match="no epoch has been trained and validated yet"):
+        run(cfg, tmp_path / "r", resume=True, finish=True)
+    assert not (tmp_path / "r" / "final.json").exists()
+    _, final = run(cfg, tmp_path / "r", resume=True, max_epochs=1)  # epoch 2, validated
+    assert final is None
+    _, final = run(cfg, tmp_path / "r", resume=True, finish=True)
+    assert final["selected_epoch"] == 2 and final["finished_early"]["after_epoch"] == 2
 
 
 def test_session_log_records_each_session_of_a_resumed_run(tmp_path):

@@ -168,8 +168,13 @@ class ForwardTrainer(Trainer):
     # -- the loop --------------------------------------------------------------------------
 
     def fit(self, resume: bool = False, max_epochs: int | None = None,
-            time_limit_s: float | None = None) -> dict[str, Any] | None:
-        """As :meth:`Trainer.fit` (``max_epochs`` counts epochs of every stage)."""
+            time_limit_s: float | None = None, finish: bool = False) -> dict[str, Any] | None:
+        """As :meth:`Trainer.fit` (``max_epochs`` counts epochs of every stage), without
+        ``finish``: a layer-wise run ended mid-stage has untrained layers."""
+        if finish:
+            raise GraphlearnError(f"{self.run.path}: --finish is not available for forward-"
+                              f"learning runs (a run ended mid-stage has untrained layers); "
+                              f"resume it without --finish")
         try:
             return super().fit(resume=resume, max_epochs=max_epochs, time_limit_s=time_limit_s)
         finally:
